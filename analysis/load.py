@@ -1,0 +1,516 @@
+"""Read, type and validate the timeline; collect every problem before raising.
+
+CSV files are parsed by pyarrow (all columns as text: "007" stays "007", "NA" stays "NA"), checked
+column by column with vectorized operations, and only then typed. When pyarrow refuses a file, the
+slower standard-library parser runs once more to say exactly where and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from . import paths
+from .errors import Problem, TimelineError
+from .quotes import SourceText
+from .schema import TABLES, TABLES_BY_NAME, Field, Table
+
+DEFAULT_MAX_INPUT_MB = 100
+# A rule broken on many rows is reported row by row up to this count, then summarized.
+MAX_PROBLEMS_PER_RULE = 50
+_BOM = b"\xef\xbb\xbf"
+_AMBIGUOUS_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})")
+
+
+@dataclass
+class Timeline:
+    """The validated, typed timeline: one DataFrame per table, plus the source texts."""
+
+    sources: pd.DataFrame
+    events: pd.DataFrame
+    actors: pd.DataFrame
+    event_actors: pd.DataFrame
+    figures: pd.DataFrame
+    claims: pd.DataFrame
+    source_texts: dict[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None
+
+    def table(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+
+@dataclass
+class _RawTable:
+    """A CSV file read as text, with the physical line on which each row starts."""
+
+    table: Table
+    label: str
+    frame: pd.DataFrame
+    lines: np.ndarray
+
+    def record(self, row: int) -> str:
+        key = "/".join(str(self.frame.iloc[row][name]) for name in self.table.primary_key)
+        return f'{self.table.record} "{key}"' if key.strip("/") else f"{self.table.record} (no key)"
+
+
+class _Collector:
+    """Gathers problems; reports the rows of a vectorized check, capped per rule."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        self.problems.append(problem)
+
+    def rows(self, raw: _RawTable, mask, field_name: str, message) -> None:
+        """Add a problem for each row where ``mask`` holds; ``message(row_index)`` words it."""
+        flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
+        for row in flagged[:MAX_PROBLEMS_PER_RULE]:
+            self.add(
+                Problem(
+                    raw.label,
+                    message(row),
+                    line=int(raw.lines[row]),
+                    record=raw.record(row),
+                    field=field_name,
+                )
+            )
+        if len(flagged) > MAX_PROBLEMS_PER_RULE:
+            rest = len(flagged) - MAX_PROBLEMS_PER_RULE
+            self.add(Problem(raw.label, f"and {rest:,} more rows with the same problem", field=field_name))
+
+
+def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> Timeline:
+    """Load and validate the timeline under ``data_dir`` (default: the repository's ``data/``).
+
+    Args:
+        data_dir: a folder holding ``timeline/`` (the CSV files) and ``sources/`` (the texts).
+        max_input_mb: refuse any input file larger than this before parsing it; None for no limit.
+
+    Returns:
+        A :class:`Timeline` with dates as datetimes, enums as categoricals and text as strings.
+
+    Raises:
+        TimelineError: with every problem found, each naming file, line, record and field.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else paths.DATA_DIR
+    max_bytes = None if max_input_mb is None else int(max_input_mb * 2**20)
+    collector = _Collector()
+    timeline_dir = paths.timeline_dir(data_dir)
+    if not timeline_dir.is_dir():
+        raise TimelineError(
+            [Problem(paths.display(timeline_dir), "timeline folder not found", missing_input=True)]
+        )
+    raws: dict[str, _RawTable] = {}
+    for table in TABLES:
+        raw = _read_table(table, timeline_dir / table.path, collector, max_bytes)
+        if raw is not None:
+            raws[table.name] = raw
+    parsed: dict[tuple[str, str], pd.Series] = {}
+    for raw in raws.values():
+        _check_fields(raw, collector, parsed)
+        _check_primary_key(raw, collector)
+    for raw in raws.values():
+        _check_foreign_keys(raw, raws, collector)
+    _check_event_dates(raws.get("events"), parsed, collector)
+    _check_figure_bounds(raws.get("figures"), parsed, collector)
+    texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
+    for raw in raws.values():
+        _check_verbatim(raw, texts, collector)
+    if collector.problems:
+        raise TimelineError(collector.problems)
+    frames = {name: _typed(raw, parsed) for name, raw in raws.items()}
+    return Timeline(
+        **frames,
+        source_texts={source_id: text.original for source_id, text in texts.items()},
+        data_dir=data_dir,
+    )
+
+
+def _read_bytes(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bytes | None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        collector.add(Problem(label, "file not found", missing_input=True))
+        return None
+    except OSError as error:
+        collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
+        return None
+    if path.is_dir():
+        collector.add(Problem(label, "is a folder, expected a file", missing_input=True))
+        return None
+    if max_bytes is not None and size > max_bytes:
+        collector.add(
+            Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)")
+        )
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
+        return None
+
+
+def _utf8_problems(data: bytes, label: str, limit: int = 10) -> list[Problem]:
+    """Every place (up to ``limit``) where ``data`` is not valid UTF-8, as line and column."""
+    problems = []
+    offset = 0
+    while len(problems) < limit:
+        try:
+            data[offset:].decode("utf-8")
+            break
+        except UnicodeDecodeError as error:
+            position = offset + error.start
+            line = data.count(b"\n", 0, position) + 1
+            column = position - (data.rfind(b"\n", 0, position) + 1) + 1
+            problems.append(
+                Problem(label, f"not valid UTF-8 (byte 0x{data[position]:02X})", line=line, column=column)
+            )
+            offset = position + max(1, error.end - error.start)
+    return problems
+
+
+def _read_table(table: Table, path: Path, collector: _Collector, max_bytes: int | None) -> _RawTable | None:
+    label = paths.display(path)
+    data = _read_bytes(path, label, collector, max_bytes)
+    if data is None:
+        return None
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    header_end = data.find(b"\n", start)
+    header_bytes = data[start : header_end if header_end >= 0 else len(data)].rstrip(b"\r")
+    if not header_bytes.strip():
+        collector.add(Problem(label, "no header (the file is empty)", line=1))
+        return None
+    try:
+        header = next(csv.reader([header_bytes.decode("utf-8")]))
+    except UnicodeDecodeError:
+        collector.problems.extend(_utf8_problems(data[: header_end if header_end >= 0 else len(data)], label))
+        return None
+    if not _check_header(table, header, label, collector):
+        return None
+    body = pa.py_buffer(data).slice(start)
+    try:
+        arrow = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except pa.ArrowInvalid:
+        problems = _utf8_problems(data, label) or _structure_problems(data[start:], len(header), label)
+        collector.problems.extend(problems or [Problem(label, "cannot be parsed as CSV")])
+        return None
+    frame = arrow.to_pandas()
+    newlines = np.zeros(arrow.num_rows, dtype=np.int64)
+    for column in arrow.columns:
+        newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+    lines = 2 + np.arange(arrow.num_rows) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
+    raw = _RawTable(table, label, frame[list(table.field_names)], lines)
+    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
+    if blank.any():
+        for row in np.flatnonzero(blank)[:MAX_PROBLEMS_PER_RULE]:
+            collector.add(Problem(label, "blank line (remove it)", line=int(lines[row])))
+        keep = ~blank
+        raw = _RawTable(table, label, raw.frame[keep].reset_index(drop=True), lines[keep])
+    if raw.frame.empty and not table.may_be_empty:
+        collector.add(Problem(label, f"0 {table.name}: the timeline needs at least one", line=1))
+    return raw
+
+
+def _check_header(table: Table, header: list[str], label: str, collector: _Collector) -> bool:
+    before = len(collector.problems)
+    expected = table.field_names
+    for position, name in enumerate(header, start=1):
+        if name != name.strip():
+            collector.add(Problem(label, f"column {position} {name!r} has white space around its name", line=1))
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in seen:
+            collector.add(
+                Problem(label, f"duplicate column {name!r} (columns {seen[name]} and {position})", line=1)
+            )
+        seen.setdefault(name, position)
+    found = ", ".join(header)
+    for name in expected:
+        if name not in seen and name.strip() not in {h.strip() for h in header}:
+            collector.add(Problem(label, f"missing column {name!r} (found: {found})", line=1, field=name))
+    for name in header:
+        if name.strip() not in expected:
+            hint = difflib.get_close_matches(name.strip(), expected, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            collector.add(
+                Problem(label, f"unexpected column {name!r}{suggestion} (expected: {', '.join(expected)})", line=1)
+            )
+    return len(collector.problems) == before
+
+
+def _structure_problems(data: bytes, width: int, label: str) -> list[Problem]:
+    """Locate rows with the wrong number of fields, or an unclosed quote, with the csv module."""
+    text = data.decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    problems: list[Problem] = []
+    record_start = 1
+    try:
+        for row in reader:
+            if reader.line_num > 1 and row and len(row) != width:
+                problems.append(Problem(label, f"expected {width} fields, found {len(row)}", line=record_start))
+            record_start = reader.line_num + 1
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            problems.append(Problem(label, "quoted field opened here is never closed", line=record_start))
+        else:
+            problems.append(Problem(label, f"malformed CSV: {error}", line=reader.line_num))
+    return problems
+
+
+def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict) -> None:
+    frame = raw.frame
+    for spec in raw.table.fields:
+        column = frame[spec.name]
+        present = (column != "").to_numpy()
+        if spec.required:
+            collector.rows(raw, ~present, spec.name, lambda row: "required value is missing")
+        values = column.to_numpy()
+        if spec.pattern:
+            bad = present & ~column.str.fullmatch(spec.pattern).to_numpy(dtype=bool)
+            collector.rows(raw, bad, spec.name, lambda row: _pattern_message(spec, values[row]))
+        if spec.enum:
+            bad = present & ~column.isin(spec.values).to_numpy()
+            collector.rows(raw, bad, spec.name, lambda row: _enum_message(spec, values[row]))
+        if spec.type == "integer":
+            whole = column.str.fullmatch(r"\d+").to_numpy(dtype=bool)
+            signed = column.str.fullmatch(r"-\d+").to_numpy(dtype=bool)
+            collector.rows(raw, present & ~whole & ~signed, spec.name, lambda row: f"{values[row]!r} is not a whole number")
+            if spec.minimum is not None:
+                collector.rows(raw, signed, spec.name, lambda row: f"{values[row]} is below the minimum {spec.minimum}")
+            numbers = pd.to_numeric(column.where(present & whole), errors="raise").astype("Int64")
+            parsed[(raw.table.name, spec.name)] = numbers
+        if spec.type == "date":
+            iso = column.str.fullmatch(r"\d{4}-\d{2}-\d{2}").to_numpy(dtype=bool)
+            collector.rows(raw, present & ~iso, spec.name, lambda row: _date_format_message(values[row]))
+            # Coercion here is deliberate and never silent: every value it turns into NaT is reported.
+            dates = pd.to_datetime(column.where(present & iso), format="%Y-%m-%d", errors="coerce")
+            unreal = present & iso & dates.isna().to_numpy()
+            collector.rows(raw, unreal, spec.name, lambda row: f"{values[row]!r} is not a real date")
+            parsed[(raw.table.name, spec.name)] = dates.astype("datetime64[ns]")
+
+
+def _pattern_message(spec: Field, value: str) -> str:
+    if spec.name.endswith("_id"):
+        return f"{value!r} is not a valid id (lowercase letters, digits and single hyphens)"
+    if spec.name == "sha256":
+        return f"{value!r} is not a SHA-256 digest (64 lowercase hex digits)"
+    return f"{value!r} does not match the pattern {spec.pattern}"
+
+
+def _enum_message(spec: Field, value: str) -> str:
+    hint = difflib.get_close_matches(value, spec.values, n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"{value!r} is not one of: {', '.join(spec.values)}{suggestion}"
+
+
+def _date_format_message(value: str) -> str:
+    ambiguous = _AMBIGUOUS_DATE.fullmatch(value)
+    if ambiguous:
+        first, second, year = ambiguous.groups()
+        return (
+            f"{value!r} is not YYYY-MM-DD (ambiguous: day {first} of month {second}, "
+            f"or month {first} day {second}, of {year}); write it as YYYY-MM-DD"
+        )
+    return f"{value!r} is not YYYY-MM-DD"
+
+
+def _check_primary_key(raw: _RawTable, collector: _Collector) -> None:
+    key = list(raw.table.primary_key)
+    frame = raw.frame
+    complete = (frame[key] != "").all(axis=1).to_numpy()
+    duplicated = frame.duplicated(subset=key, keep="first").to_numpy() & complete
+    if not duplicated.any():
+        return
+    first_line: dict[tuple, int] = {}
+    involved = frame.duplicated(subset=key, keep=False).to_numpy() & complete
+    for row in np.flatnonzero(involved):
+        first_line.setdefault(tuple(frame.iloc[row][key]), int(raw.lines[row]))
+    collector.rows(
+        raw,
+        duplicated,
+        "/".join(key),
+        lambda row: f"duplicate {'/'.join(key)} (first defined at line {first_line[tuple(frame.iloc[row][key])]})",
+    )
+
+
+def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _Collector) -> None:
+    for foreign_key in raw.table.foreign_keys:
+        parent = raws.get(foreign_key.table)
+        if parent is None:
+            continue
+        (child_field,), (parent_field,) = foreign_key.fields, foreign_key.reference
+        column = raw.frame[child_field]
+        known = parent.frame[parent_field]
+        dangling = ((column != "") & ~column.isin(known)).to_numpy()
+        values = column.to_numpy()
+        known_ids = sorted(set(known))
+
+        def message(row: int) -> str:
+            value = values[row]
+            hint = difflib.get_close_matches(value, known_ids, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            listed = ", ".join(known_ids[:10]) + (", …" if len(known_ids) > 10 else "")
+            return f"{child_field} {value!r} not found in {parent.table.path}{suggestion} (known: {listed})"
+
+        collector.rows(raw, dangling, child_field, message)
+
+
+def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collector) -> None:
+    if raw is None:
+        return
+    frame = raw.frame
+    start, end = parsed[("events", "start")], parsed[("events", "end")]
+    backwards = (end < start).to_numpy(dtype=bool)
+    collector.rows(
+        raw, backwards, "end", lambda row: f"end {frame['end'].iat[row]} is before start {frame['start'].iat[row]}"
+    )
+    precision = frame["date_precision"]
+    day = (precision == "day").to_numpy() & (start != end).to_numpy(dtype=bool) & ~backwards
+    collector.rows(
+        raw,
+        day,
+        "date_precision",
+        lambda row: f"precision is day but start {frame['start'].iat[row]} and end {frame['end'].iat[row]} differ",
+    )
+    whole_month = (
+        (start.dt.day == 1) & (end == start + pd.offsets.MonthEnd(0)) & (start.dt.month == end.dt.month)
+    ).to_numpy(dtype=bool)
+    month = (precision == "month").to_numpy() & start.notna().to_numpy() & end.notna().to_numpy() & ~whole_month
+    collector.rows(
+        raw,
+        month,
+        "date_precision",
+        lambda row: f"precision is month but {frame['start'].iat[row]} to {frame['end'].iat[row]} is not one whole month",
+    )
+    no_note = ((frame["date_basis"] == "inferred") & (frame["date_note"].str.strip() == "")).to_numpy()
+    collector.rows(raw, no_note, "date_note", lambda row: "date_basis is inferred but date_note does not say how")
+
+
+def _check_figure_bounds(raw: _RawTable | None, parsed: dict, collector: _Collector) -> None:
+    if raw is None:
+        return
+    bounds = {name: parsed[("figures", name)] for name in ("low", "best", "high")}
+    for smaller, larger in (("low", "best"), ("best", "high"), ("low", "high")):
+        above = (bounds[smaller] > bounds[larger]).fillna(False).to_numpy(dtype=bool)
+        collector.rows(
+            raw,
+            above,
+            larger,
+            lambda row, s=smaller, g=larger: f"{s} {bounds[s].iat[row]} is greater than {g} {bounds[g].iat[row]} (rule low <= best <= high)",
+        )
+
+
+def _read_sources(
+    data_dir: Path, raw: _RawTable | None, collector: _Collector, max_bytes: int | None
+) -> dict[str, SourceText]:
+    texts: dict[str, SourceText] = {}
+    if raw is None:
+        return texts
+    ids, digests = raw.frame["source_id"].to_numpy(), raw.frame["sha256"].to_numpy()
+    for row, source_id in enumerate(ids):
+        if not source_id:
+            continue
+        path = paths.source_file(data_dir, source_id)
+        label = paths.display(path)
+        before = len(collector.problems)
+        data = _read_bytes(path, label, collector, max_bytes)
+        if data is None:
+            for problem in collector.problems[before:]:
+                collector.problems[collector.problems.index(problem)] = Problem(
+                    problem.path,
+                    f"{problem.message} (referenced by {raw.label}:{raw.lines[row]})",
+                    missing_input=problem.missing_input,
+                )
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digests[row] and digest != digests[row]:
+            collector.add(
+                Problem(
+                    raw.label,
+                    f"{label} has SHA-256 {digest}, not the recorded {digests[row]}: the source text changed",
+                    line=int(raw.lines[row]),
+                    record=raw.record(row),
+                    field="sha256",
+                )
+            )
+        utf8 = _utf8_problems(data, label)
+        if utf8:
+            collector.problems.extend(utf8)
+            continue
+        texts[source_id] = SourceText(data.decode("utf-8-sig"), label)
+    return texts
+
+
+def _check_verbatim(raw: _RawTable, texts: dict[str, SourceText], collector: _Collector) -> None:
+    verbatim = [spec.name for spec in raw.table.fields if spec.verbatim]
+    if not verbatim:
+        return
+    frame = raw.frame
+    for name in verbatim:
+        pairs = frame[["source_id", name]].drop_duplicates()
+        failures: dict[tuple[str, str], str] = {}
+        for source_id, value in pairs.itertuples(index=False):
+            text = texts.get(source_id)
+            if text is None or value == "":
+                continue
+            divergence = text.find_divergence(value)
+            if divergence:
+                failures[(source_id, value)] = divergence
+        if not failures:
+            continue
+        keys = pd.MultiIndex.from_frame(frame[["source_id", name]])
+        failed = keys.isin(list(failures))
+        collector.rows(
+            raw,
+            failed,
+            name,
+            lambda row: failures[(frame["source_id"].iat[row], frame[name].iat[row])],
+        )
+
+
+def _typed(raw: _RawTable, parsed: dict) -> pd.DataFrame:
+    columns = {}
+    for spec in raw.table.fields:
+        column = raw.frame[spec.name]
+        if (raw.table.name, spec.name) in parsed:
+            columns[spec.name] = parsed[(raw.table.name, spec.name)]
+        elif spec.enum:
+            columns[spec.name] = pd.Series(
+                pd.Categorical(column.where(column != ""), categories=list(spec.values)), index=column.index
+            )
+        else:
+            columns[spec.name] = column
+    return pd.DataFrame(columns)
+
+
+def check_table_names() -> None:
+    """Fail loudly if the Timeline container and the schema disagree (run at import)."""
+    declared = set(TABLES_BY_NAME)
+    container = {f for f in Timeline.__dataclass_fields__} - {"source_texts", "data_dir"}
+    if declared != container:
+        raise RuntimeError(f"Timeline fields {sorted(container)} differ from schema tables {sorted(declared)}")
+
+
+check_table_names()

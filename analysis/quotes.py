@@ -1,0 +1,91 @@
+"""Find a quote verbatim in a source text, comparing words, not Markdown link markup or white space.
+
+Two normalizations only, both documented in data/README.md: a Markdown link ``[words](target)``
+counts as its words, and any run of ASCII white space (space, tab, line break) counts as one space.
+Everything else (no-break spaces, curly versus straight quotes, dashes, accents, composed versus
+decomposed letters) must match exactly; a mismatch is reported at the first character that differs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_ASCII_WHITESPACE = " \t\n\r\f\v"
+_WHITESPACE = re.compile(f"[{_ASCII_WHITESPACE}]+")
+
+
+def normalize_quote(quote: str) -> str:
+    return _WHITESPACE.sub(" ", quote).strip()
+
+
+def _describe(char: str) -> str:
+    name = unicodedata.name(char, "unnamed character")
+    return f"U+{ord(char):04X} {name} ({char!r})"
+
+
+class SourceText:
+    """A source's text, normalized once, with a map back to line and column of the original."""
+
+    def __init__(self, original: str, label: str):
+        self.original = original
+        self.label = label
+        chars: list[str] = []
+        offsets: list[int] = []
+        position = 0
+        for match in _LINK.finditer(original):
+            self._append(original, position, match.start(), chars, offsets)
+            self._append(original, match.start(1), match.end(1), chars, offsets)
+            position = match.end()
+        self._append(original, position, len(original), chars, offsets)
+        self.text = "".join(chars)
+        self._offsets = offsets
+
+    @staticmethod
+    def _append(original: str, start: int, stop: int, chars: list[str], offsets: list[int]) -> None:
+        for index in range(start, stop):
+            char = original[index]
+            if char in _ASCII_WHITESPACE:
+                if chars and chars[-1] == " ":
+                    continue
+                char = " "
+            chars.append(char)
+            offsets.append(index)
+
+    def contains(self, quote: str) -> bool:
+        return normalize_quote(quote) in self.text
+
+    def line_column(self, normalized_index: int) -> tuple[int, int]:
+        offset = self._offsets[min(normalized_index, len(self._offsets) - 1)] if self._offsets else 0
+        line = self.original.count("\n", 0, offset) + 1
+        column = offset - (self.original.rfind("\n", 0, offset) + 1) + 1
+        return line, column
+
+    def find_divergence(self, quote: str) -> str | None:
+        """None if the quote is in the text; otherwise where the closest passage differs."""
+        wanted = normalize_quote(quote)
+        if wanted in self.text:
+            return None
+        excerpt = wanted if len(wanted) <= 60 else wanted[:57] + "…"
+        low, high = 0, len(wanted)
+        while low < high:  # longest prefix of the quote that occurs in the text
+            middle = (low + high + 1) // 2
+            if wanted[:middle] in self.text:
+                low = middle
+            else:
+                high = middle - 1
+        if low == 0:
+            return (
+                f"quote {excerpt!r} not found verbatim in {self.label}; "
+                f"no passage starts with its first character {_describe(wanted[0])}"
+            )
+        start = self.text.find(wanted[:low])
+        line, column = self.line_column(start)
+        stop = start + low
+        source_char = _describe(self.text[stop]) if stop < len(self.text) else "the end of the text"
+        return (
+            f"quote {excerpt!r} not found verbatim in {self.label}; the closest passage, at line "
+            f"{line}:{column}, differs at character {low + 1} of the quote: the quote has "
+            f"{_describe(wanted[low])} where the source has {source_char}"
+        )

@@ -1,0 +1,360 @@
+"""The real timeline loads with exact dtypes; each broken input names its file, line and field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import TimelineError, load_timeline
+from analysis.schema import TABLES
+
+ARTICLE = Path(__file__).resolve().parent.parent / "data" / "sources" / "un-news-2017-04-19.md"
+
+
+def problems_of(data_dir, **kwargs) -> list[str]:
+    with pytest.raises(TimelineError) as caught:
+        load_timeline(data_dir, **kwargs)
+    return [str(p) for p in caught.value.problems]
+
+
+def only_problem(data_dir, **kwargs) -> str:
+    problems = problems_of(data_dir, **kwargs)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+# --- the real timeline -------------------------------------------------------------------------
+
+
+def test_real_timeline_loads_with_exact_dtypes():
+    timeline = load_timeline()
+    for table in TABLES:
+        frame = timeline.table(table.name)
+        assert list(frame.columns) == list(table.field_names)
+        for spec in table.fields:
+            dtype = frame[spec.name].dtype
+            if spec.type == "date":
+                assert dtype == "datetime64[ns]", spec.name
+            elif spec.type == "integer":
+                assert dtype == "Int64", spec.name
+            elif spec.enum:
+                assert isinstance(dtype, pd.CategoricalDtype), spec.name
+                assert list(dtype.categories) == list(spec.values)
+            else:
+                assert pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype), spec.name
+
+
+def test_real_timeline_has_the_articles_events_and_figures():
+    timeline = load_timeline()
+    events = timeline.events.set_index("event_id")
+    fighting = events.loc["juba-fighting"]
+    assert (fighting["start"], fighting["end"]) == (pd.Timestamp("2016-07-08"), pd.Timestamp("2016-07-12"))
+    assert fighting["date_basis"] == "stated"
+    mission = events.loc["follow-up-mission"]
+    assert (mission["start"], mission["end"], mission["date_precision"]) == (
+        pd.Timestamp("2017-03-01"), pd.Timestamp("2017-03-31"), "month")
+    assert mission["date_basis"] == "inferred" and "last month" in mission["date_note"]
+    figures = timeline.figures.set_index("figure_id")
+    assert figures.loc["juba-killed", "qualifier"] == "Hundreds"
+    assert figures.loc["juba-killed", "low"] == 100
+    assert pd.isna(figures.loc["juba-killed", "best"]) and pd.isna(figures.loc["juba-killed", "high"])
+    assert figures.loc["juba-raped", "low"] == 201 and pd.isna(figures.loc["juba-raped", "high"])
+
+
+def test_every_quote_is_in_the_article_checked_independently():
+    # An independent, simpler check than analysis.quotes: strip link markup, squeeze white space.
+    article = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", ARTICLE.read_text(encoding="utf-8"))
+    article = " ".join(article.split())
+    timeline = load_timeline()
+    checked = 0
+    for table in TABLES:
+        for spec in table.fields:
+            if spec.verbatim:
+                for value in timeline.table(table.name)[spec.name]:
+                    if value:
+                        assert " ".join(value.split()) in article, (table.name, spec.name, value)
+                        checked += 1
+    assert checked >= 30
+
+
+def test_inferred_dates_all_explain_themselves():
+    events = load_timeline().events
+    inferred = events[events["date_basis"] == "inferred"]
+    assert len(inferred) > 0
+    assert (inferred["date_note"].str.len() > 20).all()
+
+
+def test_source_file_is_byte_identical_to_the_shared_article():
+    shared = Path(__file__).resolve().parents[2] / "shared" / "source-article.md"
+    if not shared.exists():
+        pytest.skip(f"{shared} is not beside this checkout")
+    assert ARTICLE.read_bytes() == shared.read_bytes()
+
+
+# --- text stays text ---------------------------------------------------------------------------
+
+
+def test_identifiers_and_na_like_text_round_trip_exactly(data_copy):
+    data_copy.replace("actors", "cammaert,Patrick Cammaert,,person,", "007,NA,None,person,")
+    data_copy.replace("event_actors", "cammaert", "007")
+    actors = load_timeline(data_copy.root).actors.set_index("actor_id")
+    assert actors.loc["007", "name"] == "NA"
+    assert actors.loc["007", "short_name"] == "None"
+
+
+def test_utf8_with_bom_is_accepted(data_copy):
+    path = data_copy.csv("events")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert len(load_timeline(data_copy.root).events) == 13
+
+
+# --- one broken fixture per rule ---------------------------------------------------------------
+
+
+def test_extra_field(data_copy):
+    line = data_copy.line_of("event_actors", "juba-fighting,spla,")
+    data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla,party,EXTRA")
+    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 4")
+
+
+def test_missing_field(data_copy):
+    line = data_copy.line_of("event_actors", "juba-fighting,spla,")
+    data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla")
+    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 2")
+
+
+def test_unterminated_quote(data_copy):
+    lines = data_copy.lines("event_actors")
+    lines[3] = '"' + lines[3]
+    data_copy.write_lines("event_actors", lines)
+    assert only_problem(data_copy.root).endswith("event_actors.csv:4: quoted field opened here is never closed")
+
+
+def test_empty_file_and_header_only(data_copy):
+    data_copy.csv("claims").write_text("", encoding="utf-8")
+    data_copy.csv("events").write_text(data_copy.lines("events")[0] + "\n", encoding="utf-8")
+    problems = problems_of(data_copy.root)
+    assert any(p.endswith("claims.csv:1: no header (the file is empty)") for p in problems), problems
+    assert any(p.endswith("events.csv:1: 0 events: the timeline needs at least one") for p in problems), problems
+
+
+def test_header_missing_extra_duplicate_and_spaced_columns(data_copy):
+    data_copy.replace("event_actors", "event_id,actor_id,role", "event_id, actor_id,event_id")
+    problems = problems_of(data_copy.root)
+    assert any("event_actors.csv:1: column 2 ' actor_id' has white space around its name" in p for p in problems)
+    assert any("event_actors.csv:1: duplicate column 'event_id' (columns 1 and 3)" in p for p in problems)
+    assert any("event_actors.csv:1: missing column 'role' (found: event_id,  actor_id, event_id) (field role)" in p
+               for p in problems), problems
+
+
+def test_unexpected_column(data_copy):
+    data_copy.replace("event_actors", "event_id,actor_id,role", "event_id,actor_id,rol")
+    problems = problems_of(data_copy.root)
+    assert any("event_actors.csv:1: unexpected column 'rol'; did you mean 'role'?" in p for p in problems), problems
+
+
+def test_end_before_start(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", "2016-07-08,2016-07-01,range")
+    assert only_problem(data_copy.root).endswith(
+        f'events.csv:{line}: event "juba-fighting": end 2016-07-01 is before start 2016-07-08 (field end)'
+    )
+
+
+def test_impossible_date(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", "2016-02-30,2016-07-12,range")
+    assert only_problem(data_copy.root).endswith(
+        f"events.csv:{line}: event \"juba-fighting\": '2016-02-30' is not a real date (field start)"
+    )
+
+
+def test_non_iso_date_is_never_guessed(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", "03/04/2016,2016-07-12,range")
+    message = only_problem(data_copy.root)
+    assert message.startswith(f"{data_copy.csv('events')}:{line}:") or f"events.csv:{line}:" in message
+    assert "'03/04/2016' is not YYYY-MM-DD (ambiguous" in message and message.endswith("(field start)")
+
+
+def test_enum(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", ",violence,", ",violense,")
+    message = only_problem(data_copy.root)
+    assert f"events.csv:{line}: event \"juba-fighting\": 'violense' is not one of:" in message
+    assert "did you mean 'violence'?" in message and message.endswith("(field category)")
+
+
+def test_required_field(data_copy):
+    line = data_copy.line_of("actors", "guterres,")
+    data_copy.replace("actors", "guterres,António Guterres,", "guterres,,")
+    assert only_problem(data_copy.root).endswith(
+        f'actors.csv:{line}: actor "guterres": required value is missing (field name)'
+    )
+
+
+def test_integer_type_and_minimum(data_copy):
+    line = data_copy.line_of("figures", "juba-killed,")
+    data_copy.replace("figures", "killed,100,,", "killed,heavy,-5,")
+    problems = problems_of(data_copy.root)
+    assert f"figures.csv:{line}: figure \"juba-killed\": 'heavy' is not a whole number (field low)" in "\n".join(problems)
+    assert f"figures.csv:{line}: figure \"juba-killed\": -5 is below the minimum 0 (field best)" in "\n".join(problems)
+
+
+def test_low_best_high_order(data_copy):
+    line = data_copy.line_of("figures", "juba-raped,")
+    data_copy.replace("figures", "raped,201,,", "raped,201,150,")
+    assert only_problem(data_copy.root).endswith(
+        f'figures.csv:{line}: figure "juba-raped": low 201 is greater than best 150 (rule low <= best <= high) (field best)'
+    )
+
+
+def test_inferred_date_without_note(data_copy):
+    lines = data_copy.lines("events")
+    number = data_copy.line_of("events", "follow-up-mission,")
+    lines[number - 1] = re.sub(r',month,inferred,"[^"]*",', ",month,inferred,,", lines[number - 1])
+    data_copy.write_lines("events", lines)
+    assert only_problem(data_copy.root).endswith(
+        f'events.csv:{number}: event "follow-up-mission": date_basis is inferred but date_note does not say how (field date_note)'
+    )
+
+
+def test_precision_day_and_month_are_consistent(data_copy):
+    data_copy.replace("events", "2017-03-01,2017-03-31,month", "2017-03-01,2017-04-30,month")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", "2016-07-08,2016-07-12,day")
+    problems = "\n".join(problems_of(data_copy.root))
+    assert "precision is month but 2017-03-01 to 2017-04-30 is not one whole month (field date_precision)" in problems
+    assert "precision is day but start 2016-07-08 and end 2016-07-12 differ (field date_precision)" in problems
+
+
+def test_duplicate_key(data_copy):
+    lines = data_copy.lines("claims")
+    first = data_copy.line_of("claims", "positive-change,")
+    lines.insert(len(lines) - 1, lines[first - 1])
+    data_copy.write_lines("claims", lines)
+    assert only_problem(data_copy.root).endswith(
+        f'claims.csv:{len(lines) - 1}: claim "positive-change": duplicate claim_id (first defined at line {first}) (field claim_id)'
+    )
+
+
+def test_dangling_foreign_key(data_copy):
+    line = data_copy.line_of("event_actors", "juba-fighting,spla,")
+    data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,a9,party")
+    message = only_problem(data_copy.root)
+    assert f'event_actors.csv:{line}: event-actor "juba-fighting/a9/party": actor_id \'a9\' not found in actors.csv' in message
+    assert message.endswith("(field actor_id)")
+
+
+def test_invalid_identifier(data_copy):
+    data_copy.replace("actors", "\nguterres,", "\nGuterres Two,")
+    problems = "\n".join(problems_of(data_copy.root))
+    assert "'Guterres Two' is not a valid id (lowercase letters, digits and single hyphens) (field actor_id)" in problems
+
+
+@pytest.mark.parametrize(
+    ("replacement", "expected"),
+    [
+        ("Hundreds of people were killed and more than 200 raped during that time period.",
+         None),
+        ("Hundreds of people were killed and more than 200 raped during that time-period.",
+         "differs at character 72 of the quote: the quote has U+002D HYPHEN-MINUS ('-') where the source has U+0020 SPACE (' ')"),
+        ("Hundreds of people were killed and more than\u00a0200 raped during that time period.",
+         "the quote has U+00A0 NO-BREAK SPACE"),
+        ("Hundreds of people were killed and more than 200 raped during that time period...",
+         "the quote has U+002E FULL STOP ('.') where the source has U+0020 SPACE"),
+        ("Hundreds of people were killed and more than 200\n raped   during that time period.",
+         None),
+    ],
+    ids=["exact", "hyphen", "nbsp", "dots", "whitespace-is-free"],
+)
+def test_quote_must_be_verbatim(data_copy, replacement, expected):
+    original = "Hundreds of people were killed and more than 200 raped during that time period."
+    data_copy.replace("figures", original, f'"{replacement}"' if "\n" in replacement else replacement)
+    if expected is None:
+        load_timeline(data_copy.root)
+        return
+    message = only_problem(data_copy.root)
+    line = data_copy.line_of("figures", "juba-killed,")
+    assert f'figures.csv:{line}: figure "juba-killed": quote ' in message
+    assert "closest passage, at line 15:" in message and expected in message and message.endswith("(field quote)")
+
+
+def test_curly_versus_straight_quote(data_copy):
+    data_copy.replace("claims", "noted a “positive change”", "noted a \"\"positive change\"\"")
+    message = only_problem(data_copy.root)
+    assert "the quote has U+0022 QUOTATION MARK ('\"') where the source has U+201C LEFT DOUBLE QUOTATION MARK" in message
+    assert "(field quote)" in message
+
+
+def test_decomposed_accent_is_reported(data_copy):
+    data_copy.replace("actors", "Secretary-General António Guterres has", "Secretary-General Anto\u0301nio Guterres has")
+    message = only_problem(data_copy.root)
+    assert "the quote has U+006F LATIN SMALL LETTER O ('o') where the source has U+00F3" in message
+
+
+def test_missing_source_file(data_copy):
+    (data_copy.root / "sources" / "un-news-2017-04-19.md").unlink()
+    with pytest.raises(TimelineError) as caught:
+        load_timeline(data_copy.root)
+    message = "\n".join(map(str, caught.value.problems))
+    assert "un-news-2017-04-19.md: file not found (referenced by " in message and "sources.csv:2)" in message
+    assert caught.value.exit_code == 66
+
+
+def test_edited_source_is_detected(data_copy):
+    path = data_copy.root / "sources" / "un-news-2017-04-19.md"
+    path.write_bytes(path.read_bytes().replace(b"Hundreds", b"Thousands"))
+    problems = "\n".join(problems_of(data_copy.root))
+    assert "sources.csv:2: source \"un-news-2017-04-19\":" in problems
+    assert "the source text changed (field sha256)" in problems
+    assert "figures.csv:" in problems and "(field qualifier)" in problems
+
+
+def test_non_utf8_bytes_are_located(data_copy):
+    line = data_copy.line_of("actors", "guterres,")
+    path = data_copy.csv("actors")
+    path.write_bytes(path.read_bytes().replace("António".encode(), "Ant\xf3nio".encode("latin-1")))
+    problems = problems_of(data_copy.root)
+    assert len(problems) == 2, problems  # the name and the quote
+    assert problems[0].endswith(f"actors.csv:{line}:13: not valid UTF-8 (byte 0xF3)")
+
+
+def test_blank_line_is_reported(data_copy):
+    lines = data_copy.lines("event_actors")
+    lines.insert(2, "")
+    data_copy.write_lines("event_actors", lines)
+    assert only_problem(data_copy.root).endswith("event_actors.csv:3: blank line (remove it)")
+
+
+def test_size_limit_is_checked_before_parsing(data_copy):
+    path = data_copy.csv("events")
+    path.write_bytes(path.read_bytes() + b"x" * (2 * 2**20))
+    message = only_problem(data_copy.root, max_input_mb=1)
+    assert "events.csv: is 2.0 MB; the limit is 1 MB (set --max-input-mb)" in message
+
+
+def test_every_problem_is_collected_before_failing(data_copy):
+    data_copy.replace("events", ",violence,", ",violense,")
+    data_copy.replace("figures", "raped,201,,", "raped,201,150,")
+    data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,a9,party")
+    problems = problems_of(data_copy.root)
+    assert len(problems) == 3
+    assert {p.split(":")[0].rsplit("/", 1)[-1] for p in problems} == {"events.csv", "figures.csv", "event_actors.csv"}
+
+
+def test_physical_lines_count_newlines_inside_quoted_fields(data_copy):
+    data_copy.replace("actors", "guterres,António Guterres,,un-official,Secretary-General,",
+                      'guterres,António Guterres,,un-official,"Secretary-\nGeneral",')
+    data_copy.replace("actors", "cammaert,Patrick Cammaert,,person,", "cammaert,Patrick Cammaert,,persn,")
+    line = data_copy.line_of("actors", "cammaert,")
+    assert f"actors.csv:{line}: actor \"cammaert\": 'persn'" in only_problem(data_copy.root)
+
+
+def test_missing_timeline_folder(tmp_path):
+    with pytest.raises(TimelineError) as caught:
+        load_timeline(tmp_path / "nowhere")
+    assert caught.value.exit_code == 66
+    assert "timeline folder not found" in str(caught.value)
