@@ -11,6 +11,9 @@ from .errors import AnalysisError, ParameterError, Problem, RenderError, Timelin
 _LAZY = {
     "Timeline": "load",
     "load_timeline": "load",
+    "Report": "report",
+    "build_report": "report",
+    "filter_timeline": "metrics",
 }
 
 __all__ = ["AnalysisError", "ParameterError", "Problem", "RenderError", "TimelineError", *_LAZY]

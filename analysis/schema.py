@@ -132,6 +132,11 @@ MEASURES = {
 }
 
 
+def label(value: str) -> str:
+    """A readable label for an enum value: 'protection-of-civilians' -> 'Protection of civilians'."""
+    return value.replace("-", " ").capitalize()
+
+
 def _id(name: str, description: str) -> Field:
     return Field(name, "string", description, required=True, pattern=SLUG_PATTERN)
 

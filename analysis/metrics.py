@@ -1,0 +1,204 @@
+"""Pure functions over the loaded timeline: filters, phases, actor involvement, human cost, reforms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import pandas as pd
+
+from .load import Timeline
+from .schema import REFORM_AREAS
+
+# The story's phases, and which event categories belong to each. A data decision of ours, derived
+# from the category each event carries; documented in the report's method note.
+PHASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "crisis": ("Crisis: the Juba fighting", ("violence",)),
+    "investigation": ("Investigation", ("investigation",)),
+    "implementation": ("Implementation of reforms", ("reform", "operation")),
+    "assessment": ("Follow-up and assessment", ("assessment", "communication")),
+}
+PHASE_OF_CATEGORY = {category: phase for phase, (_, categories) in PHASES.items() for category in categories}
+
+
+def _timestamp(value) -> pd.Timestamp | None:
+    return None if value is None or value == "" else pd.Timestamp(value)
+
+
+def filter_timeline(
+    timeline: Timeline,
+    start=None,
+    end=None,
+    actors: Iterable[str] = (),
+    categories: Iterable[str] = (),
+) -> Timeline:
+    """The part of the timeline a report variant shows.
+
+    Args:
+        start, end: keep events whose possible span overlaps [start, end]; None leaves a side open.
+        actors: actor ids; keep events in which any of them took part (empty: all).
+        categories: event categories to keep (empty: all).
+
+    Returns:
+        A Timeline with the kept events, and only the roles, figures and claims about them. Actors
+        and sources are kept whole, as the reference lists they are.
+    """
+    events = timeline.events
+    keep = pd.Series(True, index=events.index)
+    start, end = _timestamp(start), _timestamp(end)
+    if start is not None:
+        keep &= events["end"] >= start
+    if end is not None:
+        keep &= events["start"] <= end
+    actors = list(actors)
+    if actors:
+        involved = timeline.event_actors.loc[timeline.event_actors["actor_id"].isin(actors), "event_id"]
+        keep &= events["event_id"].isin(involved)
+    categories = list(categories)
+    if categories:
+        keep &= events["category"].isin(categories)
+    kept = events[keep].reset_index(drop=True)
+    ids = kept["event_id"]
+
+    def about_kept(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["event_id"].isin(ids)].reset_index(drop=True)
+
+    return replace(
+        timeline,
+        events=kept,
+        event_actors=about_kept(timeline.event_actors),
+        figures=about_kept(timeline.figures),
+        claims=about_kept(timeline.claims),
+    )
+
+
+def events_in_order(events: pd.DataFrame) -> pd.DataFrame:
+    """Events sorted by earliest then latest possible day, ties kept in file order."""
+    return events.sort_values(["start", "end"], kind="stable").reset_index(drop=True)
+
+
+def assign_phases(events: pd.DataFrame) -> pd.Series:
+    """The phase of each event, from its category."""
+    return events["category"].astype(str).map(PHASE_OF_CATEGORY).rename("phase")
+
+
+def summarize_phases(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per phase that has events: its span, its events, and the gap since the previous phase.
+
+    ``gap_days`` is the number of days between the previous phase's latest end and this phase's
+    earliest start; negative where the two overlap, NA for the first phase.
+    """
+    columns = ["phase", "label", "start", "end", "events", "event_ids", "gap_days"]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    ordered = events_in_order(events).assign(phase=lambda frame: assign_phases(frame))
+    rows = []
+    for phase, (label, _) in PHASES.items():
+        members = ordered[ordered["phase"] == phase]
+        if members.empty:
+            continue
+        rows.append(
+            {
+                "phase": phase,
+                "label": label,
+                "start": members["start"].min(),
+                "end": members["end"].max(),
+                "events": len(members),
+                "event_ids": tuple(members["event_id"]),
+            }
+        )
+    phases = pd.DataFrame(rows)
+    phases["gap_days"] = (phases["start"] - phases["end"].shift()).dt.days.astype("Int64")
+    return phases[columns]
+
+
+def actor_roles(timeline: Timeline) -> pd.DataFrame:
+    """The actor x event involvement table: one row per actor, one column per event (in date order).
+
+    Cells hold the actor's role(s) in the event, joined with ", "; empty where not involved. Only
+    actors involved in at least one of the timeline's events appear.
+    """
+    order = list(events_in_order(timeline.events)["event_id"])
+    links = timeline.event_actors[timeline.event_actors["event_id"].isin(order)]
+    if links.empty:
+        return pd.DataFrame(index=pd.Index([], name="actor"), columns=order, dtype=str)
+    names = timeline.actors.set_index("actor_id")["name"]
+    joined = (
+        links.assign(role=links["role"].astype(str))
+        .groupby(["actor_id", "event_id"], sort=False)["role"]
+        .agg(", ".join)
+        .unstack("event_id")
+        .reindex(columns=order)
+        .fillna("")
+    )
+    actor_order = [actor for actor in timeline.actors["actor_id"] if actor in joined.index]
+    table = joined.loc[actor_order]
+    table.index = pd.Index([names[actor] for actor in actor_order], name="actor")
+    table.columns.name = "event_id"
+    return table
+
+
+def human_cost(timeline: Timeline) -> pd.DataFrame:
+    """Reported figures with their uncertainty and the article's own words.
+
+    ``is_open_ended`` is True where no upper bound is given; ``bounds`` states what the stored
+    numbers allow ("at least 100", "100 to 300", "about 150").
+    """
+    figures = timeline.figures
+    titles = timeline.events.set_index("event_id")["title"]
+    frame = figures[["figure_id", "event_id", "measure", "low", "best", "high", "qualifier", "rule", "source_id", "quote"]].copy()
+    frame.insert(2, "event_title", frame["event_id"].map(titles).astype(str))
+    frame["measure"] = frame["measure"].astype(str)
+    frame["is_open_ended"] = frame["high"].isna()
+    frame["bounds"] = [_bounds(low, best, high) for low, best, high in zip(frame["low"], frame["best"], frame["high"], strict=True)]
+    return frame.reset_index(drop=True)
+
+
+def _bounds(low, best, high) -> str:
+    parts = []
+    if pd.notna(low) and pd.notna(high):
+        parts.append(f"{low:,} to {high:,}")
+    elif pd.notna(low):
+        parts.append(f"at least {low:,}")
+    elif pd.notna(high):
+        parts.append(f"at most {high:,}")
+    if pd.notna(best):
+        parts.append(f"best estimate {best:,}")
+    return "; ".join(parts) if parts else "no number given"
+
+
+def reform_tracker(timeline: Timeline) -> pd.DataFrame:
+    """The reforms and operations by area: who carried them out and what the article reports of them."""
+    events = events_in_order(timeline.events)
+    measures = events[events["area"].notna()].copy()
+    names = timeline.actors.set_index("actor_id")["name"]
+    links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
+    implementers = links.groupby("event_id")["actor_id"].agg(lambda ids: ", ".join(names[i] for i in ids))
+    reported = timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
+    effects = reported.groupby("event_id")["statement"].agg(" ".join)
+    area_order = list(REFORM_AREAS)
+    measures["area"] = measures["area"].astype(str)
+    measures["area_rank"] = measures["area"].map(area_order.index)
+    result = pd.DataFrame(
+        {
+            "event_id": measures["event_id"],
+            "area": measures["area"],
+            "title": measures["title"],
+            "category": measures["category"].astype(str),
+            "implemented_by": measures["event_id"].map(implementers).fillna("not stated"),
+            "reported_effect": measures["event_id"].map(effects).fillna(""),
+            "status": [
+                "reported effect" if effect else "reported, no effect stated"
+                for effect in measures["event_id"].map(effects).fillna("")
+            ],
+            "quote": measures["quote"],
+            "area_rank": measures["area_rank"],
+        }
+    )
+    return result.sort_values("area_rank", kind="stable").drop(columns="area_rank").reset_index(drop=True)
+
+
+def remaining_work(timeline: Timeline) -> pd.DataFrame:
+    """What the article says remains to be done: the claims of kind ``remaining``."""
+    claims = timeline.claims[timeline.claims["kind"] == "remaining"]
+    return claims[["claim_id", "event_id", "actor_id", "kind", "statement", "source_id", "quote"]].reset_index(drop=True)

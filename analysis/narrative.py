@@ -1,0 +1,172 @@
+"""Pure functions from the timeline's tables to cited report text, as HTML; escaping happens here.
+
+Every sentence that states a fact carries a numbered citation linking to the verbatim quote in the
+"Sources" list. All data is untrusted text: it is HTML-escaped (so ``<script>``, ``*``, ``$`` and
+``[x](javascript:…)`` stay literal), and text carrying bidirectional controls is isolated in
+``<bdi>`` so it cannot reorder the sentence around it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import metrics
+from .load import Timeline
+from .quotes import normalize_quote
+from .schema import label
+
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def text(value) -> str:
+    """Data as safe HTML text."""
+    escaped = html.escape(str(value), quote=True)
+    return f"<bdi>{escaped}</bdi>" if _BIDI_CONTROLS.search(str(value)) else escaped
+
+
+def format_day(day: pd.Timestamp) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def date_phrase(start: pd.Timestamp, end: pd.Timestamp, precision: str, basis: str) -> str:
+    """The event's date in words, honest about precision: 'From 8 to 12 July 2016'."""
+    if precision == "day" or start == end:
+        phrase = f"On {format_day(start)}"
+    elif precision == "month":
+        phrase = f"In {start:%B %Y}"
+    elif precision == "range":
+        if (start.year, start.month) == (end.year, end.month):
+            phrase = f"From {start.day} to {format_day(end)}"
+        else:
+            phrase = f"From {format_day(start)} to {format_day(end)}"
+    else:
+        phrase = f"At some time between {format_day(start)} and {format_day(end)}"
+    return phrase + (" (date inferred)" if basis == "inferred" else "")
+
+
+@dataclass
+class Citations:
+    """Numbers quotes in the order they are first cited, and renders the Sources list."""
+
+    sources: pd.DataFrame
+    _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    _uses: dict[int, int] = field(default_factory=dict)
+    _quotes: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def cite(self, source_id: str, quote: str) -> str:
+        key = (source_id, normalize_quote(quote))
+        number = self._numbers.setdefault(key, len(self._numbers) + 1)
+        self._quotes[number] = (source_id, quote)
+        self._uses[number] = self._uses.get(number, 0) + 1
+        anchor = f"cite-{number}-{self._uses[number]}"
+        return f'<sup class="cite"><a id="{anchor}" href="#source-{number}">[{number}]</a></sup>'
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def sources_html(self) -> str:
+        if not self._numbers:
+            return '<p class="empty">No statements are cited in this selection.</p>'
+        by_id = self.sources.set_index("source_id")
+        items = []
+        for number in sorted(self._quotes):
+            source_id, quote = self._quotes[number]
+            source = by_id.loc[source_id]
+            where = ", ".join(
+                part
+                for part in (
+                    f"<cite>{text(source['title'])}</cite>",
+                    text(source["publisher"]) if source["publisher"] else "",
+                    format_day(source["published"]),
+                )
+                if part
+            )
+            backlinks = " ".join(
+                f'<a class="back" href="#cite-{number}-{use}" aria-label="back to citation {number}">↩</a>'
+                for use in range(1, self._uses[number] + 1)
+            )
+            items.append(f'<li id="source-{number}"><q>{text(quote)}</q> — {where}. {backlinks}</li>')
+        return '<ol class="sources">\n' + "\n".join(items) + "\n</ol>"
+
+
+def _fact(sentence_html: str, citation: str) -> str:
+    return f'<p class="fact">{sentence_html}{citation}</p>'
+
+
+def figure_sentence(row: pd.Series) -> str:
+    """'The article reports “Hundreds” killed (stored as at least 100; no upper bound given).'"""
+    upper = "no upper bound given" if row["is_open_ended"] else "upper bound given"
+    return (
+        f"The article reports “{text(row['qualifier'])}” {text(row['measure'])} "
+        f"({text(row['event_title'])}; recorded as {text(row['bounds'])}, {upper})."
+    )
+
+
+def event_sentence(event: pd.Series) -> str:
+    phrase = date_phrase(event["start"], event["end"], str(event["date_precision"]), str(event["date_basis"]))
+    return f"<strong>{text(phrase)}.</strong> {text(event['summary'])}"
+
+
+def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
+    who = actor_names.get(claim["actor_id"], claim["actor_id"])
+    return f"{text(who)} ({text(label(str(claim['kind'])).lower())}): {text(claim['statement'])}"
+
+
+def executive_summary(timeline: Timeline, citations: Citations) -> str:
+    """A few cited sentences: the span, one sentence per phase, the human cost, what remains."""
+    events = metrics.events_in_order(timeline.events)
+    if events.empty:
+        return '<p class="empty">No events match this selection.</p>'
+    parts = []
+    source_count = events["source_id"].nunique()
+    inferred = int((events["date_basis"] == "inferred").sum())
+    parts.append(
+        f"<p>This report covers {len(events)} event{'s' if len(events) != 1 else ''} between "
+        f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
+        f"{source_count} source{'s' if source_count != 1 else ''}. {inferred} of them have dates inferred "
+        "from the article's wording, shown as spans from the earliest to the latest possible day.</p>"
+    )
+    phases = metrics.summarize_phases(events)
+    by_id = events.set_index("event_id")
+    for phase in phases.itertuples():
+        first = by_id.loc[phase.event_ids[0]]
+        more = f" ({phase.events} events in this phase.)" if phase.events > 1 else ""
+        sentence = f"<em>{text(phase.label)}.</em> {text(first['summary'])}"
+        parts.append(_fact(sentence, citations.cite(first["source_id"], first["quote"]) + more))
+    for _, row in metrics.human_cost(timeline).iterrows():
+        parts.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
+    names = timeline.actors.set_index("actor_id")["name"]
+    for _, claim in metrics.remaining_work(timeline).iterrows():
+        sentence = "Still to be done, as reported: " + claim_sentence(claim, names)
+        parts.append(_fact(sentence, citations.cite(claim["source_id"], claim["quote"])))
+    return "\n".join(parts)
+
+
+def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
+    """One HTML section body per phase with events: each event, its figures and the claims about it."""
+    events = metrics.events_in_order(timeline.events)
+    names = timeline.actors.set_index("actor_id")["name"]
+    cost = metrics.human_cost(timeline)
+    sections: dict[str, str] = {}
+    for phase in metrics.summarize_phases(events).itertuples():
+        paragraphs = [
+            f'<p class="span">{format_day(phase.start)} – {format_day(phase.end)}; '
+            f"{phase.events} event{'s' if phase.events != 1 else ''}.</p>"
+        ]
+        for event_id in phase.event_ids:
+            event = events.loc[events["event_id"] == event_id].iloc[0]
+            paragraphs.append(_fact(event_sentence(event), citations.cite(event["source_id"], event["quote"])))
+            if event["date_basis"] == "inferred":
+                paragraphs.append(f'<p class="date-note">How the date was inferred: {text(event["date_note"])}</p>')
+            for _, row in cost[cost["event_id"] == event_id].iterrows():
+                paragraphs.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
+            for _, claim in timeline.claims[timeline.claims["event_id"] == event_id].iterrows():
+                paragraphs.append(
+                    _fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"]))
+                )
+        sections[phase.phase] = "\n".join(paragraphs)
+    return sections

@@ -1,0 +1,246 @@
+"""The parts of one report, built from the parameters, for the report notebook to display.
+
+The notebook's cells each show one part (``report.summary()``, ``report.chart("timeline")``…);
+everything is computed here, so the notebook holds no logic and the text is numbered consistently.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import metrics
+from .errors import ParameterError
+from .load import load_timeline
+from .narrative import Citations, executive_summary, format_day, phase_sections, text
+from .schema import CATEGORIES, label
+
+CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
+TABLE_NAMES = ("events", "human_cost", "reforms", "remaining")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of HTML that Jupyter displays as such (and nbconvert carries into the page)."""
+
+    html: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.html
+
+
+def _parse_day(name: str, value) -> pd.Timestamp | None:
+    if value is None or value == "":
+        return None
+    try:
+        return pd.Timestamp(pd.to_datetime(str(value), format="%Y-%m-%d"))
+    except ValueError:
+        raise ParameterError(f"parameter {name!r} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+class Report:
+    """One report variant: the filtered timeline, its cited narrative, charts and tables."""
+
+    def __init__(
+        self,
+        title: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        actors: list[str] | tuple[str, ...] = (),
+        categories: list[str] | tuple[str, ...] = (),
+        data_dir: str | None = None,
+    ):
+        """Build every part of the report.
+
+        Raises:
+            ParameterError: a date that is not YYYY-MM-DD, start after end, or an unknown actor or category.
+            TimelineError: the timeline under ``data_dir`` is invalid.
+        """
+        start_day, end_day = _parse_day("start", start), _parse_day("end", end)
+        if start_day is not None and end_day is not None and start_day > end_day:
+            raise ParameterError(f"start {start} is after end {end}")
+        full = load_timeline(data_dir)
+        unknown_actors = sorted(set(actors) - set(full.actors["actor_id"]))
+        if unknown_actors:
+            raise ParameterError(
+                f"unknown actor(s) {', '.join(unknown_actors)}; known: {', '.join(full.actors['actor_id'])}"
+            )
+        unknown_categories = sorted(set(categories) - set(CATEGORIES))
+        if unknown_categories:
+            raise ParameterError(f"unknown categor(ies) {', '.join(unknown_categories)}; known: {', '.join(CATEGORIES)}")
+        self.title = title or "Protection of civilians in South Sudan: the UNMISS reforms after July 2016"
+        self.parameters = {
+            "start": start_day,
+            "end": end_day,
+            "actors": list(actors),
+            "categories": list(categories),
+        }
+        self.full = full
+        self.timeline = metrics.filter_timeline(full, start_day, end_day, actors, categories)
+        self.citations = Citations(full.sources)
+        self._summary = executive_summary(self.timeline, self.citations)
+        self._sections = phase_sections(self.timeline, self.citations)
+        self._phases = metrics.summarize_phases(self.timeline.events)
+
+    # --- parts, in reading order -------------------------------------------------------------
+
+    def header(self) -> Fragment:
+        """Title, what the report covers, the selection, and a table of contents."""
+        source = self.full.sources.iloc[0]
+        selection = self._selection_text()
+        contents = [("summary", "Summary"), ("charts", "Charts")]
+        contents += [(f"phase-{row.phase}", row.label) for row in self._phases.itertuples()]
+        contents += [("tables", "Tables"), ("method", "Method"), ("sources", "Sources")]
+        toc = "".join(f'<li><a href="#{anchor}">{text(name)}</a></li>' for anchor, name in contents)
+        return Fragment(
+            f'<header class="report-header"><h1 id="top">{text(self.title)}</h1>'
+            f'<p class="subtitle">A source-cited timeline of the UN News article '
+            f"“{text(source['title'])}” ({format_day(source['published'])}).</p>"
+            f'<p class="selection">{selection}</p>'
+            f'<nav class="toc"><h2 class="toc-title">Contents</h2><ol>{toc}</ol></nav></header>'
+        )
+
+    def summary(self) -> Fragment:
+        return Fragment(f'<section id="summary"><h2>Summary</h2>\n{self._summary}\n</section>')
+
+    def charts_heading(self) -> Fragment:
+        return Fragment('<h2 id="charts">Charts</h2>')
+
+    def chart(self, name: str) -> Fragment:
+        """One chart as an embedded PNG with its generated alt text, title and source note."""
+        from . import charts
+
+        plotters = {
+            "timeline": charts.plot_timeline,
+            "human_cost": charts.plot_human_cost,
+            "actors": charts.plot_actor_matrix,
+            "reforms": charts.plot_reform_tracker,
+        }
+        if name not in plotters:
+            raise ParameterError(f"unknown chart {name!r}; known: {', '.join(CHART_NAMES)}")
+        chart = plotters[name](self.timeline)
+        png = base64.b64encode(charts.to_png(chart)).decode("ascii")
+        return Fragment(
+            f'<figure class="chart" id="chart-{name}">'
+            f'<img src="data:image/png;base64,{png}" alt="{text(chart.alt_text)}">'
+            f"<figcaption><strong>{text(chart.title)}</strong> {text(chart.alt_text)} "
+            f'<span class="source-note">{text(chart.source_note)}</span></figcaption></figure>'
+        )
+
+    def sections(self) -> Fragment:
+        """Every phase of the story, each as a section of cited paragraphs."""
+        if self._phases.empty:
+            return Fragment('<p class="empty">No events match this selection.</p>')
+        parts = [
+            f'<section id="phase-{row.phase}"><h2>{text(row.label)}</h2>\n{self._sections[row.phase]}\n</section>'
+            for row in self._phases.itertuples()
+        ]
+        return Fragment("\n".join(parts))
+
+    def table(self, name: str) -> Fragment:
+        """A data table, escaped: events, human_cost, reforms or remaining."""
+        builders = {
+            "events": self._events_table,
+            "human_cost": self._cost_table,
+            "reforms": self._reforms_table,
+            "remaining": self._remaining_table,
+        }
+        if name not in builders:
+            raise ParameterError(f"unknown table {name!r}; known: {', '.join(TABLE_NAMES)}")
+        caption, frame = builders[name]()
+        heading = '<h2 id="tables">Tables</h2>' if name == TABLE_NAMES[0] else ""
+        if frame.empty:
+            return Fragment(f'{heading}<h3>{text(caption)}</h3><p class="empty">Nothing in this selection.</p>')
+        body = frame.to_html(index=False, escape=True, border=0, classes="data", na_rep="")
+        return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}")
+
+    def method(self) -> Fragment:
+        phases = "; ".join(
+            f"{label_} ({', '.join(categories)})" for label_, categories in metrics.PHASES.values()
+        )
+        return Fragment(
+            '<section id="method"><h2>Method</h2>'
+            "<p>Every event, actor, figure and claim comes from the article and carries the sentence it "
+            "comes from, checked word for word against the article's text. Dates are stored as the "
+            "earliest and latest possible day; where the article gives no date, the bounds are "
+            "inferred from its wording and the inference is explained. Vague numbers keep their "
+            "uncertainty: “Hundreds” is recorded as at least 100 (ACLED's convention) with no upper "
+            "bound, “more than 200” as at least 201. Nothing the article does not state is added.</p>"
+            f"<p>Phases are derived from each event's category: {text(phases)}.</p></section>"
+        )
+
+    def sources(self) -> Fragment:
+        return Fragment(f'<section id="sources"><h2>Sources</h2>\n{self.citations.sources_html()}\n</section>')
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _selection_text(self) -> str:
+        start, end = self.parameters["start"], self.parameters["end"]
+        pieces = []
+        if start is not None or end is not None:
+            pieces.append(
+                f"events from {format_day(start) if start is not None else 'the beginning'} "
+                f"to {format_day(end) if end is not None else 'the end'}"
+            )
+        if self.parameters["actors"]:
+            pieces.append("involving " + ", ".join(text(a) for a in self.parameters["actors"]))
+        if self.parameters["categories"]:
+            pieces.append("of category " + ", ".join(text(c) for c in self.parameters["categories"]))
+        shown = f"{len(self.timeline.events)} of {len(self.full.events)} events"
+        return f"Selection: {'; '.join(pieces)} ({shown})." if pieces else f"The whole article ({shown})."
+
+    def _events_table(self) -> tuple[str, pd.DataFrame]:
+        events = metrics.events_in_order(self.timeline.events)
+        frame = pd.DataFrame(
+            {
+                "Event": events["title"],
+                "Category": events["category"].astype(str).map(label),
+                "Earliest day": events["start"].dt.strftime("%Y-%m-%d"),
+                "Latest day": events["end"].dt.strftime("%Y-%m-%d"),
+                "Precision": events["date_precision"].astype(str),
+                "Date": events["date_basis"].astype(str),
+                "Article's words for the time": events["date_text"],
+            }
+        )
+        return "Events, in date order", frame
+
+    def _cost_table(self) -> tuple[str, pd.DataFrame]:
+        cost = metrics.human_cost(self.timeline)
+        frame = pd.DataFrame(
+            {
+                "Event": cost["event_title"],
+                "Measure": cost["measure"],
+                "Article's words": cost["qualifier"],
+                "Recorded as": cost["bounds"],
+                "How": cost["rule"],
+            }
+        )
+        return "Reported human cost", frame
+
+    def _reforms_table(self) -> tuple[str, pd.DataFrame]:
+        tracker = metrics.reform_tracker(self.timeline)
+        frame = pd.DataFrame(
+            {
+                "Area": tracker["area"].map(label),
+                "Measure": tracker["title"],
+                "Carried out by": tracker["implemented_by"],
+                "Reported effect or assessment": tracker["reported_effect"],
+            }
+        )
+        return "Reforms and measures, by area", frame
+
+    def _remaining_table(self) -> tuple[str, pd.DataFrame]:
+        remaining = metrics.remaining_work(self.timeline)
+        names = self.full.actors.set_index("actor_id")["name"]
+        frame = pd.DataFrame({"Who": remaining["actor_id"].map(names), "What remains to be done": remaining["statement"]})
+        return "What remains to be done", frame
+
+
+def build_report(**parameters) -> Report:
+    """The report for the given parameters (see :class:`Report`)."""
+    return Report(**parameters)
