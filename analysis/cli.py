@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
-from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError
+from . import paths
+from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError, ParameterError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +42,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(validate)
 
+    render = commands.add_parser(
+        "render",
+        help="render report variants to HTML and PDF",
+        description=(
+            "Render the report variants declared in reports.toml (all of them unless --report is given) "
+            "into self-contained HTML and PDF, with the executed notebook, the data shown (CSV and "
+            "TimelineJS JSON), a run manifest and an index.html. Unchanged inputs are not re-rendered."
+        ),
+        epilog=_parameters_epilog() + "\n\n" + _exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    render.add_argument(
+        "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: data/)"
+    )
+    render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: reports/)")
+    render.add_argument("--report", nargs="+", default=[], metavar="NAME", help="variants to render (default: all)")
+    render.add_argument(
+        "-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter"
+    )
+    render.add_argument("--format", default="html,pdf", help="comma-separated formats: html, pdf (default: both)")
+    render.add_argument("--force", action="store_true", help="render even if nothing changed")
+    render.add_argument("--jobs", type=int, default=1, metavar="N", help="render N variants at once (default: 1)")
+    render.add_argument(
+        "--timeout", type=int, default=300, metavar="S", help="seconds a notebook cell may run (default: 300)"
+    )
+
     schema = commands.add_parser(
         "schema",
         help="write or check data/timeline/datapackage.json and the data dictionary",
@@ -47,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--check", action="store_true", help="only check they are up to date (exit 65 if not)")
     return parser
+
+
+def _parameters_epilog() -> str:
+    from .parameters import PARAMETERS
+
+    rows = "\n".join(f"  {spec.name:<11} {spec.help}" for spec in PARAMETERS)
+    return f"parameters (-p NAME=VALUE):\n{rows}"
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +106,36 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _render(args: argparse.Namespace) -> int:
+    from .parameters import parse_assignment
+    from .render import render
+
+    overrides = dict(parse_assignment(text) for text in args.parameters)
+    formats = tuple(part.strip() for part in args.format.split(",") if part.strip())
+    if args.jobs < 1:
+        raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
+    interactive = sys.stderr.isatty()
+    results = render(
+        names=args.report,
+        overrides=overrides,
+        data_dir=args.data,
+        out_dir=args.out,
+        formats=formats,
+        force=args.force,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        progress=interactive,
+        report=(lambda message: print(message, file=sys.stderr)) if interactive else (lambda message: None),
+    )
+    for result in results:
+        if result.skipped:
+            print(f"{result.name}: up to date")
+        else:
+            files = ", ".join(paths.display(path) for path in result.outputs)
+            print(f"{result.name}: rendered in {result.seconds:.1f} s: {files}")
+    return EXIT_OK
+
+
 def _schema(args: argparse.Namespace) -> int:
     from .docs import write_schema_files
 
@@ -85,7 +150,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"validate": _validate, "schema": _schema}
+    handlers = {"validate": _validate, "render": _render, "schema": _schema}
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return handlers[args.command](args)
     except AnalysisError as error:
@@ -94,3 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that cleanup (staging, lock, kernel) runs."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()

@@ -89,3 +89,6 @@ class RenderError(AnalysisError):
     def __init__(self, message: str, exit_code: int = EXIT_SOFTWARE):
         super().__init__(message)
         self.exit_code = exit_code
+
+    def __reduce__(self):  # keep the exit code when raised in a worker process
+        return (type(self), (str(self), self.exit_code))

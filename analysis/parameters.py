@@ -1,0 +1,192 @@
+"""Report parameters: declared with types, read from reports.toml and ``-p NAME=VALUE``, checked first.
+
+Everything here runs before any kernel starts. Only JSON-native values (str, None, lists of str)
+leave this module, so nothing reaches papermill that it would insert into a cell unescaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import ParameterError, Problem, TimelineError
+from .schema import CATEGORIES, SLUG_PATTERN
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    kind: str  # "text", "date", "list" or "path"
+    default: object
+    help: str
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("title", "text", "", "the report's title; empty for the default"),
+    ParameterSpec("start", "date", None, "first day shown, YYYY-MM-DD; empty for the beginning"),
+    ParameterSpec("end", "date", None, "last day shown, YYYY-MM-DD; empty for the end"),
+    ParameterSpec("actors", "list", [], "actor ids, comma-separated; empty for all"),
+    ParameterSpec("categories", "list", [], f"event categories ({', '.join(CATEGORIES)}), comma-separated; empty for all"),
+    ParameterSpec("data_dir", "path", None, "a folder laid out like data/; empty for the shipped data"),
+)
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One declared report: a name (its file names), a title, and parameter values."""
+
+    name: str
+    title: str
+    parameters: dict = field(default_factory=dict)
+
+
+def _unknown(name: str, origin: str) -> ParameterError:
+    hint = difflib.get_close_matches(name, list(SPECS), n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return ParameterError(f"{origin}unknown parameter {name!r}{suggestion}; known: {', '.join(SPECS)}")
+
+
+def _check_date(name: str, value: str, origin: str) -> str:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ParameterError(f"{origin}parameter {name!r} must be a date YYYY-MM-DD, got {value!r}")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ParameterError(f"{origin}parameter {name!r} is not a real date: {value!r}") from None
+    return value
+
+
+def check_value(name: str, value, origin: str = ""):
+    """A parameter value of the declared type, or ParameterError; never coerced between types."""
+    if name not in SPECS:
+        raise _unknown(name, origin)
+    kind = SPECS[name].kind
+    if kind == "list":
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ParameterError(f"{origin}parameter {name!r} must be a list of text, got {value!r}")
+        bad = [item for item in value if not _SLUG.fullmatch(item)]
+        if bad:
+            raise ParameterError(f"{origin}parameter {name!r}: {bad[0]!r} is not an id (lowercase letters, digits, hyphens)")
+        if name == "categories":
+            unknown = [item for item in value if item not in CATEGORIES]
+            if unknown:
+                raise ParameterError(
+                    f"{origin}parameter 'categories': unknown category {unknown[0]!r}; known: {', '.join(CATEGORIES)}"
+                )
+        return list(value)
+    if value is None and kind in {"date", "path"}:
+        return None
+    if not isinstance(value, str):
+        raise ParameterError(f"{origin}parameter {name!r} must be text, got {type(value).__name__} {value!r}")
+    if kind == "date":
+        return _check_date(name, value, origin)
+    return value
+
+
+def check_parameters(values: dict, origin: str = "") -> dict:
+    """Every parameter with its default filled in, checked one by one and together (start <= end)."""
+    checked = {spec.name: spec.default for spec in PARAMETERS}
+    for name, value in values.items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ParameterError(f"{origin}parameter name {name!r} is not a lowercase identifier")
+        checked[name] = check_value(name, value, origin)
+    if checked["start"] and checked["end"] and checked["start"] > checked["end"]:
+        raise ParameterError(f"{origin}start {checked['start']} is after end {checked['end']}")
+    return checked
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` from the command line, VALUE read according to NAME's declared type.
+
+    Dates and paths: empty or ``none`` means None. Lists: comma-separated, empty means all.
+    Text stays exactly as typed: ``false``, ``007`` and ``Infinity`` remain text.
+    """
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ParameterError(f"-p expects NAME=VALUE, got {text!r}")
+    if not _NAME.fullmatch(name):
+        raise ParameterError(f"parameter name {name!r} is not a lowercase identifier")
+    if name not in SPECS:
+        raise _unknown(name, "")
+    kind = SPECS[name].kind
+    if kind in {"date", "path"}:
+        return name, None if raw.strip().lower() in {"", "none"} else raw.strip()
+    if kind == "list":
+        return name, [item.strip() for item in raw.split(",") if item.strip()]
+    return name, raw
+
+
+def load_variants(path: Path | None = None) -> list[Variant]:
+    """The report variants declared in reports.toml, each checked.
+
+    Raises:
+        TimelineError: the file is missing or is not valid TOML (with line and column).
+        ParameterError: a variant is malformed or one of its parameters is wrong.
+    """
+    path = path or paths.VARIANTS_FILE
+    label = paths.display(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TimelineError([Problem(label, "file not found", missing_input=True)]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise TimelineError([Problem(label, f"not valid TOML: {error}")]) from None
+    entries = document.get("report")
+    if not isinstance(entries, list) or not entries:
+        raise ParameterError(f"{label}: declare at least one [[report]] table")
+    variants: list[Variant] = []
+    for number, entry in enumerate(entries, start=1):
+        origin = f"{label}: report {number}: "
+        unknown = set(entry) - {"name", "title", "parameters"}
+        if unknown:
+            raise ParameterError(f"{origin}unknown key(s) {', '.join(sorted(unknown))}; expected name, title, parameters")
+        name, title = entry.get("name"), entry.get("title", "")
+        if not isinstance(name, str) or not _SLUG.fullmatch(name):
+            raise ParameterError(f"{origin}name must be a lowercase slug, got {name!r}")
+        if name in {variant.name for variant in variants}:
+            raise ParameterError(f"{origin}duplicate name {name!r}")
+        if not isinstance(title, str):
+            raise ParameterError(f"{origin}title must be text")
+        parameters = entry.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise ParameterError(f"{origin}parameters must be a table")
+        check_parameters({"title": title, **parameters}, origin=f"{label}: report {name!r}: ")
+        variants.append(Variant(name, title, dict(parameters)))
+    return variants
+
+
+def select_variants(variants: list[Variant], names: list[str]) -> list[Variant]:
+    """The named variants in the order given; all of them when no name is given."""
+    if not names:
+        return variants
+    by_name = {variant.name: variant for variant in variants}
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            hint = difflib.get_close_matches(name, list(by_name), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ParameterError(f"unknown report {name!r}{suggestion}; declared: {', '.join(by_name)}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+def check_notebook_parameters(notebook: Path) -> None:
+    """The notebook's ``parameters`` cell must declare exactly the parameters declared here."""
+    import papermill
+
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    if declared != set(SPECS):
+        raise ParameterError(
+            f"{paths.display(notebook)}: its parameters cell declares {', '.join(sorted(declared)) or 'nothing'}; "
+            f"expected {', '.join(SPECS)}"
+        )

@@ -1,0 +1,511 @@
+"""Render report variants: check parameters, execute the notebook, export HTML and PDF, publish atomically.
+
+Each variant is executed by papermill in a fresh kernel into a private staging folder inside the
+output folder, checked (every code cell ran, no error), exported, and only then moved into place
+with ``os.replace``, file by file, the manifest last. A failed, interrupted or concurrent render
+therefore never leaves a half-written file or replaces a good report. Unchanged inputs are not
+rendered again (the manifest records a hash of every input).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from . import paths
+from .errors import (
+    EXIT_CANT_CREATE,
+    EXIT_IO,
+    EXIT_SOFTWARE,
+    EXIT_TEMPFAIL,
+    EXIT_UNAVAILABLE,
+    ParameterError,
+    RenderError,
+)
+from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("html", "pdf")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+VERSIONED_PACKAGES = ("pandas", "pyarrow", "matplotlib", "nbformat", "nbclient", "nbconvert", "papermill", "ipykernel", "weasyprint")
+LOCK_NAME = ".render.lock"
+DEFAULT_CELL_TIMEOUT = 300
+
+
+@dataclass
+class RenderResult:
+    name: str
+    outputs: list[Path]
+    skipped: bool
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- inputs and caching --------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _input_files(data_dir: Path, notebook: Path) -> dict[str, Path]:
+    files = {"notebook": notebook}
+    for folder in (paths.timeline_dir(data_dir), paths.sources_dir(data_dir)):
+        for path in sorted(folder.glob("*")):
+            if path.is_file():
+                files[f"data/{folder.name}/{path.name}"] = path
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[f"analysis/{path.relative_to(package)}"] = path
+    return files
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _cache_key(input_hashes: dict[str, str], parameters: dict, formats: tuple[str, ...], versions: dict) -> str:
+    blob = json.dumps(
+        {"inputs": input_hashes, "parameters": parameters, "formats": formats, "versions": versions}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _is_current(manifest_path: Path, key: str, out_dir: Path) -> bool:
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if manifest.get("cache_key") != key:
+        return False
+    for name, digest in manifest.get("outputs", {}).items():
+        path = out_dir / name
+        if not path.is_file() or _sha256(path) != digest:
+            return False
+    return True
+
+
+# --- output folder: checks, lock, staging, publishing ---------------------------------------------
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    label = paths.display(out_dir)
+    if not out_dir.exists():
+        raise RenderError(f"cannot create output in {label}/: the folder does not exist", EXIT_CANT_CREATE)
+    if not out_dir.is_dir():
+        raise RenderError(f"cannot create output in {label}: it is not a folder", EXIT_CANT_CREATE)
+    probe = out_dir / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RenderError(f"cannot create output in {label}/: {error.strerror}", EXIT_CANT_CREATE) from None
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder's lock; a second render to the same folder is refused, not interleaved."""
+    path = out_dir / LOCK_NAME
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RenderError(
+                f"output {paths.display(out_dir)}/ is being rendered by pid {holder}; try again when it finishes",
+                EXIT_TEMPFAIL,
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            handle.truncate(0)
+        handle.close()
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    """Write a staging file; a full disk becomes a clear error (exit 74)."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise RenderError(f"no space left while writing {path.name}", EXIT_IO) from None
+        raise RenderError(f"cannot write {path.name}: {error.strerror}", EXIT_IO) from None
+
+
+def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Move staged files into the output folder, each with one atomic rename, in the order given."""
+    for name in names:
+        os.replace(staging / name, out_dir / name)
+
+
+# --- executing and checking the notebook ------------------------------------------------------------
+
+
+def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool):
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(target),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            progress_bar=progress,
+            log_output=False,
+            execution_timeout=timeout,
+            start_timeout=60,
+        )
+    except PapermillExecutionError as error:
+        raise RenderError(
+            f"cell {error.cell_index} (In [{error.exec_count}]) raised {error.ename}: {error.evalue}", EXIT_SOFTWARE
+        ) from None
+    except TimeoutError as error:
+        raise RenderError(f"a cell timed out after {timeout} s ({error})", EXIT_SOFTWARE) from None
+    except RuntimeError as error:
+        if "Kernel died" in str(error) or "kernel" in str(error).lower():
+            raise RenderError(f"kernel died while running the notebook (possibly out of memory): {error}") from None
+        raise
+    executed = nbformat.read(str(target), as_version=4)
+    for index, cell in enumerate(executed.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("execution_count") is None:
+            raise RenderError(f"incomplete run: cell {index} never executed (a cell exited early?)", EXIT_SOFTWARE)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise RenderError(f"cell {index} raised {output.get('ename')}: {output.get('evalue')}", EXIT_SOFTWARE)
+    return executed
+
+
+def _strip_volatile(notebook) -> None:
+    """Remove what changes from run to run (timings, kernel details) so exports are byte-stable."""
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+
+
+def export_html(notebook, title: str, footer: str) -> str:
+    """The executed notebook as one self-contained HTML page: no code, no scripts, images inline."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    notebook.metadata["title"] = title
+    css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
+    body, _ = exporter.from_notebook_node(notebook, resources={"report_css": css, "report_footer": footer})
+    return body
+
+
+def export_pdf(page_html: str) -> bytes:
+    """The HTML page as a PDF, laid out by WeasyPrint (pip-only; no browser or LaTeX needed)."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as error:
+        raise RenderError(f"PDF export needs WeasyPrint and its Pango library: {error}", EXIT_UNAVAILABLE) from None
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False)
+
+
+# --- the data beside each report ----------------------------------------------------------------
+
+
+def _date_object(day) -> dict:
+    return {"year": str(day.year), "month": str(day.month), "day": str(day.day)}
+
+
+def timelinejs(timeline, title: str) -> dict:
+    """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
+    from .metrics import events_in_order
+    from .narrative import date_phrase
+
+    events = []
+    for event in events_in_order(timeline.events).itertuples():
+        entry = {
+            "unique_id": event.event_id,
+            "start_date": _date_object(event.start),
+            "text": {
+                "headline": html.escape(event.title),
+                "text": f"<p>{html.escape(event.summary)}</p><blockquote>{html.escape(event.quote)}</blockquote>",
+            },
+            "group": str(event.category),
+            "display_date": date_phrase(event.start, event.end, str(event.date_precision), str(event.date_basis)),
+        }
+        if event.end != event.start:
+            entry["end_date"] = _date_object(event.end)
+        events.append(entry)
+    return {"title": {"text": {"headline": html.escape(title)}}, "events": events}
+
+
+# --- one variant --------------------------------------------------------------------------------
+
+
+def _render_variant(
+    variant: Variant,
+    parameters: dict,
+    key: str,
+    input_hashes: dict,
+    versions: dict,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    timeout: int,
+    progress: bool,
+) -> RenderResult:
+    from .load import load_timeline
+    from .metrics import filter_timeline
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    name = variant.name
+    staging = out_dir / f".staging-{name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        executed_path = staging / f"{name}.ipynb"
+        try:
+            executed = _execute(paths.REPORT_NOTEBOOK, executed_path, parameters, timeout, progress)
+        except RenderError as error:
+            failed = out_dir / f"failed-{name}"
+            shutil.rmtree(failed, ignore_errors=True)
+            failed.mkdir()
+            if executed_path.exists():
+                os.replace(executed_path, failed / executed_path.name)
+            raise RenderError(
+                f"report {name!r}: notebook {paths.display(paths.REPORT_NOTEBOOK)}: {error}; "
+                f"the failed notebook is kept in {paths.display(failed)}/",
+                error.exit_code,
+            ) from None
+        timings["execute"] = time.perf_counter() - started
+        _strip_volatile(executed)
+        import nbformat
+
+        outputs: list[str] = []
+        _write(executed_path, nbformat.writes(executed) + "\n")
+        outputs.append(executed_path.name)
+        title = parameters["title"] or variant.title
+        footer = f"Rendered by analysis from {paths.display(paths.REPORT_NOTEBOOK)} with parameters {json.dumps(parameters, ensure_ascii=False)}."
+        step = time.perf_counter()
+        page = export_html(executed, title, footer)
+        timings["html"] = time.perf_counter() - step
+        if "html" in formats:
+            _write(staging / f"{name}.html", page)
+            outputs.append(f"{name}.html")
+        if "pdf" in formats:
+            step = time.perf_counter()
+            _write(staging / f"{name}.pdf", export_pdf(page))
+            timings["pdf"] = time.perf_counter() - step
+            outputs.append(f"{name}.pdf")
+        timeline = filter_timeline(
+            load_timeline(parameters["data_dir"]),
+            parameters["start"],
+            parameters["end"],
+            parameters["actors"],
+            parameters["categories"],
+        )
+        _write(staging / f"{name}.csv", timeline.events.to_csv(index=False, date_format="%Y-%m-%d"))
+        _write(staging / f"{name}.timeline.json", json.dumps(timelinejs(timeline, title), indent=2, ensure_ascii=False) + "\n")
+        outputs += [f"{name}.csv", f"{name}.timeline.json"]
+        events = timeline.events
+        timings["total"] = time.perf_counter() - started
+        manifest = {
+            "name": name,
+            "title": title,
+            "parameters": parameters,
+            "cache_key": key,
+            "inputs": input_hashes,
+            "versions": versions,
+            "events": len(events),
+            "date_range": [
+                events["start"].min().strftime("%Y-%m-%d") if len(events) else None,
+                events["end"].max().strftime("%Y-%m-%d") if len(events) else None,
+            ],
+            "outputs": {output: _sha256(staging / output) for output in outputs},
+            "timings_s": {step_name: round(seconds, 3) for step_name, seconds in timings.items()},
+            "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        manifest_name = f"{name}.manifest.json"
+        _write(staging / manifest_name, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        publish(staging, out_dir, [*outputs, manifest_name])
+        shutil.rmtree(out_dir / f"failed-{name}", ignore_errors=True)
+        return RenderResult(name, [out_dir / output for output in outputs], False, time.perf_counter() - started, timings)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- the index ------------------------------------------------------------------------------------
+
+
+def index_html(manifests: list[dict]) -> str:
+    """A page linking every rendered variant with its title, parameters and date range."""
+    rows = []
+    for manifest in manifests:
+        name = html.escape(manifest["name"])
+        links = " · ".join(
+            f'<a href="{html.escape(output)}">{html.escape(output.rsplit(".", 1)[-1] if not output.endswith(".timeline.json") else "TimelineJS")}</a>'
+            for output in manifest["outputs"]
+        )
+        shown = {k: v for k, v in manifest["parameters"].items() if v not in (None, [], "") and k != "title"}
+        low, high = manifest["date_range"]
+        rows.append(
+            f"<tr><td><a href=\"{name}.html\">{html.escape(manifest['title'])}</a></td>"
+            f"<td><code>{html.escape(json.dumps(shown, ensure_ascii=False)) if shown else 'whole article'}</code></td>"
+            f"<td>{html.escape(low or '')} – {html.escape(high or '')}</td><td>{manifest['events']}</td><td>{links}</td></tr>"
+        )
+    css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Reports</title>'
+        f"<style>{css}</style></head><body><main class=\"report\"><h1>Reports</h1>"
+        "<p class=\"subtitle\">Every report variant, rendered from the source-cited timeline of the UN News article "
+        "of 19 April 2017 on UNMISS.</p>"
+        '<table class="data"><thead><tr><th>Report</th><th>Parameters</th><th>Dates shown</th><th>Events</th>'
+        f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></main></body></html>\n"
+    )
+
+
+def _update_index(out_dir: Path, names: list[str]) -> None:
+    manifests = []
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            manifests.append(json.loads((out_dir / f"{name}.manifest.json").read_text(encoding="utf-8")))
+    page = index_html(manifests)
+    target = out_dir / "index.html"
+    if target.exists() and target.read_text(encoding="utf-8") == page:
+        return
+    staging = out_dir / f".index-{os.getpid()}.html"
+    try:
+        _write(staging, page)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def render(
+    names: list[str] | None = None,
+    overrides: dict | None = None,
+    data_dir: Path | None = None,
+    out_dir: Path | None = None,
+    formats: tuple[str, ...] = FORMATS,
+    force: bool = False,
+    jobs: int = 1,
+    timeout: int = DEFAULT_CELL_TIMEOUT,
+    progress: bool = False,
+    report: Callable[[str], None] = lambda message: None,
+) -> list[RenderResult]:
+    """Render report variants (all declared ones by default) into ``out_dir``.
+
+    Everything that can be checked is checked before any kernel starts: the variants file, every
+    parameter, the timeline, the output folder and its lock.
+
+    Raises:
+        ParameterError (64), TimelineError (65/66), RenderError (69, 70, 73, 74, 75).
+    """
+    from .load import load_timeline
+
+    out_dir = Path(out_dir) if out_dir is not None else paths.REPORTS_DIR
+    unknown_formats = sorted(set(formats) - set(FORMATS))
+    if unknown_formats or not formats:
+        raise ParameterError(f"unknown format(s) {', '.join(unknown_formats) or '(none)'}; known: {', '.join(FORMATS)}")
+    variants = select_variants(load_variants(), list(names or []))
+    check_notebook_parameters(paths.REPORT_NOTEBOOK)
+    plans = []
+    timelines: dict[str | None, object] = {}
+    for variant in variants:
+        values = {"title": variant.title, **variant.parameters, **(overrides or {})}
+        if data_dir is not None:
+            values["data_dir"] = str(Path(data_dir).resolve())
+        parameters = check_parameters(values, origin=f"report {variant.name!r}: ")
+        source = parameters["data_dir"]
+        if source not in timelines:
+            timelines[source] = load_timeline(source)
+        timeline = timelines[source]
+        unknown = sorted(set(parameters["actors"]) - set(timeline.actors["actor_id"]))
+        if unknown:
+            raise ParameterError(
+                f"report {variant.name!r}: unknown actor {unknown[0]!r}; known: {', '.join(timeline.actors['actor_id'])}"
+            )
+        plans.append((variant, parameters))
+    _check_out_dir(out_dir)
+    versions = _versions()
+    results: list[RenderResult] = []
+    with output_lock(out_dir):
+        pending = []
+        for variant, parameters in plans:
+            source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
+            input_hashes = {name: _sha256(path) for name, path in _input_files(source, paths.REPORT_NOTEBOOK).items()}
+            key = _cache_key(input_hashes, parameters, tuple(formats), versions)
+            if not force and _is_current(out_dir / f"{variant.name}.manifest.json", key, out_dir):
+                report(f"{variant.name}: up to date, skipped")
+                results.append(RenderResult(variant.name, [], True, 0.0))
+                continue
+            pending.append((variant, parameters, key, input_hashes))
+        results += _run_pending(pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report)
+        _update_index(out_dir, [variant.name for variant in load_variants()])
+    return results
+
+
+def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report) -> list[RenderResult]:
+    results = []
+    total = len(pending)
+    if jobs <= 1 or total <= 1:
+        for number, (variant, parameters, key, hashes) in enumerate(pending, start=1):
+            report(f"[{number}/{total}] {variant.name}: rendering")
+            result = _render_variant(variant, parameters, key, hashes, versions, out_dir, formats, timeout, progress)
+            report(f"[{number}/{total}] {variant.name}: done in {result.seconds:.1f} s")
+            results.append(result)
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=context) as pool:
+        futures = {
+            pool.submit(_render_variant, variant, parameters, key, hashes, versions, out_dir, formats, timeout, False): variant
+            for variant, parameters, key, hashes in pending
+        }
+        for number, future in enumerate(as_completed(futures), start=1):
+            result = future.result()
+            report(f"[{number}/{total}] {result.name}: done in {result.seconds:.1f} s")
+            results.append(result)
+    return results

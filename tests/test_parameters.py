@@ -1,0 +1,116 @@
+"""Parameters are checked before any kernel starts: names, types, dates, and the variants file."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import ParameterError, paths
+from analysis.parameters import (
+    SPECS,
+    check_notebook_parameters,
+    check_parameters,
+    load_variants,
+    parse_assignment,
+    select_variants,
+)
+
+
+def test_defaults_fill_every_declared_parameter():
+    assert check_parameters({}) == {
+        "title": "", "start": None, "end": None, "actors": [], "categories": [], "data_dir": None,
+    }
+
+
+def test_the_notebook_declares_exactly_the_declared_parameters():
+    check_notebook_parameters(paths.REPORT_NOTEBOOK)
+
+
+def test_unknown_parameter_suggests_the_close_name():
+    with pytest.raises(ParameterError, match=r"unknown parameter 'titel' \(did you mean 'title'\?\); known: title, start"):
+        parse_assignment("titel=x")
+
+
+@pytest.mark.parametrize("text", ["false", "007", "Infinity", "null", "[1, 2]"])
+def test_text_stays_text_exactly_as_typed(text):
+    assert parse_assignment(f"title={text}") == ("title", text)
+    assert check_parameters({"title": text})["title"] == text
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("start=03/04/2016", "parameter 'start' must be a date YYYY-MM-DD, got '03/04/2016'"),
+        ("start=2016-02-30", "parameter 'start' is not a real date: '2016-02-30'"),
+        ("end=yesterday", "parameter 'end' must be a date YYYY-MM-DD"),
+        ("categories=violence,riots", "unknown category 'riots'"),
+        ("actors=Guterres", "'Guterres' is not an id"),
+    ],
+)
+def test_bad_values_are_refused(assignment, message):
+    name, value = parse_assignment(assignment)
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_parameters({name: value})
+
+
+def test_start_after_end_is_refused():
+    with pytest.raises(ParameterError, match="start 2017-01-01 is after end 2016-01-01"):
+        check_parameters({"start": "2017-01-01", "end": "2016-01-01"})
+
+
+@pytest.mark.parametrize("value", [("a",), {"a"}, b"bytes", 7, 1.5, True, {"x": 1}])
+def test_non_json_native_values_never_pass(value):
+    with pytest.raises(ParameterError):
+        check_parameters({"title": value})
+    with pytest.raises(ParameterError):
+        check_parameters({"actors": value})
+
+
+@pytest.mark.parametrize("name", ["title\nimport os", "a=b", "Title", "", "1x"])
+def test_hostile_or_malformed_names_are_refused(name):
+    with pytest.raises(ParameterError):
+        check_parameters({name: "x"})
+
+
+def test_assignment_needs_an_equals_sign_and_a_name():
+    with pytest.raises(ParameterError, match="-p expects NAME=VALUE"):
+        parse_assignment("start")
+    with pytest.raises(ParameterError, match="not a lowercase identifier"):
+        parse_assignment("ti tle=x")
+
+
+def test_empty_and_none_clear_dates_and_lists_split_on_commas():
+    assert parse_assignment("start=") == ("start", None)
+    assert parse_assignment("end=None") == ("end", None)
+    assert parse_assignment("actors=guterres, haley") == ("actors", ["guterres", "haley"])
+    assert parse_assignment("actors=") == ("actors", [])
+
+
+def test_shipped_variants_include_full_crisis_and_reforms():
+    names = [variant.name for variant in load_variants()]
+    assert {"full", "crisis", "reforms"} <= set(names)
+
+
+def test_variant_selection_names_the_unknown_one():
+    variants = load_variants()
+    assert [v.name for v in select_variants(variants, ["crisis"])] == ["crisis"]
+    with pytest.raises(ParameterError, match=r"unknown report 'crises' \(did you mean 'crisis'\?\)"):
+        select_variants(variants, ["crises"])
+
+
+def test_malformed_variants_file(tmp_path):
+    from analysis import TimelineError
+
+    bad = tmp_path / "reports.toml"
+    bad.write_text('[[report]]\nname = "x"\nparameters = { start = "2016-01-01" \n', encoding="utf-8")
+    with pytest.raises(TimelineError, match=r"reports.toml: not valid TOML: .*line 3"):
+        load_variants(bad)
+    bad.write_text('[[report]]\nname = "x"\nparameters = { stat = "2016-01-01" }\n', encoding="utf-8")
+    with pytest.raises(ParameterError, match=r"report 'x': unknown parameter 'stat' \(did you mean 'start'\?\)"):
+        load_variants(bad)
+    bad.write_text('[[report]]\nname = "Bad Name"\n', encoding="utf-8")
+    with pytest.raises(ParameterError, match="name must be a lowercase slug"):
+        load_variants(bad)
+
+
+def test_every_spec_has_help():
+    assert all(spec.help for spec in SPECS.values())
