@@ -107,11 +107,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     data_dir = Path(data_dir) if data_dir is not None else paths.DATA_DIR
     max_bytes = None if max_input_mb is None else int(max_input_mb * 2**20)
     collector = _Collector()
-    timeline_dir = paths.timeline_dir(data_dir)
-    if not timeline_dir.is_dir():
-        raise TimelineError(
-            [Problem(paths.display(timeline_dir), "timeline folder not found", missing_input=True)]
-        )
+    timeline_dir = paths.require_timeline_dir(data_dir)
     raws: dict[str, _RawTable] = {}
     for table in TABLES:
         raw = _read_table(table, timeline_dir / table.path, collector, max_bytes)
@@ -286,7 +282,7 @@ def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict) -> None:
         present = (column != "").to_numpy()
         if spec.required:
             collector.rows(raw, ~present, spec.name, lambda row: "required value is missing")
-        values = column.to_numpy()
+        values = column.array  # positional, read only for the rows reported
         if spec.pattern:
             bad = present & ~column.str.fullmatch(spec.pattern).to_numpy(dtype=bool)
             collector.rows(raw, bad, spec.name, lambda row: _pattern_message(spec, values[row]))
@@ -363,8 +359,10 @@ def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _
         (child_field,), (parent_field,) = foreign_key.fields, foreign_key.reference
         column = raw.frame[child_field]
         known = parent.frame[parent_field]
-        dangling = ((column != "") & ~column.isin(known)).to_numpy()
-        values = column.to_numpy()
+        dangling = (column != "").to_numpy() & ~_isin(column, known)
+        if not dangling.any():
+            continue
+        values = column.array
         known_ids = sorted(set(known))
 
         def message(row: int) -> str:
@@ -375,6 +373,12 @@ def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _
             return f"{child_field} {value!r} not found in {parent.table.path}{suggestion} (known: {listed})"
 
         collector.rows(raw, dangling, child_field, message)
+
+
+def _isin(column: pd.Series, known: pd.Series) -> np.ndarray:
+    """``column.isin(known)`` as a NumPy mask, hashed in Arrow (pandas' isin loops in Python for text)."""
+    found = pc.is_in(pa.array(column), value_set=pc.unique(pa.array(known)))
+    return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collector) -> None:

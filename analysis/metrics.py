@@ -128,7 +128,7 @@ def actor_roles(timeline: Timeline) -> pd.DataFrame:
         .groupby(["actor_id", "event_id"], sort=False)["role"]
         .agg(", ".join)
         .unstack("event_id")
-        .reindex(columns=order)
+        .reindex(columns=order, fill_value="")  # events nobody is linked to: empty text, not NaN
         .fillna("")
     )
     actor_order = [actor for actor in timeline.actors["actor_id"] if actor in joined.index]
@@ -142,7 +142,7 @@ def human_cost(timeline: Timeline) -> pd.DataFrame:
     """Reported figures with their uncertainty and the article's own words.
 
     ``is_open_ended`` is True where no upper bound is given; ``bounds`` states what the stored
-    numbers allow ("at least 100", "100 to 300", "about 150").
+    numbers allow ("at least 100", "100 to 300", "best estimate 150").
     """
     figures = timeline.figures
     titles = timeline.events.set_index("event_id")["title"]
@@ -179,18 +179,19 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     area_order = list(REFORM_AREAS)
     measures["area"] = measures["area"].astype(str)
     measures["area_rank"] = measures["area"].map(area_order.index)
+    # .get with a default, not .map(...).fillna(text): a map that finds nothing is float NaN, and
+    # filling float with text is deprecated in pandas (it warns now and will raise).
+    implemented_by = measures["event_id"].map(lambda event_id: implementers.get(event_id, "not stated"))
+    reported_effect = measures["event_id"].map(lambda event_id: effects.get(event_id, ""))
     result = pd.DataFrame(
         {
             "event_id": measures["event_id"],
             "area": measures["area"],
             "title": measures["title"],
             "category": measures["category"].astype(str),
-            "implemented_by": measures["event_id"].map(implementers).fillna("not stated"),
-            "reported_effect": measures["event_id"].map(effects).fillna(""),
-            "status": [
-                "reported effect" if effect else "reported, no effect stated"
-                for effect in measures["event_id"].map(effects).fillna("")
-            ],
+            "implemented_by": implemented_by,
+            "reported_effect": reported_effect,
+            "status": ["reported effect" if effect else "reported, no effect stated" for effect in reported_effect],
             "quote": measures["quote"],
             "area_rank": measures["area_rank"],
         }

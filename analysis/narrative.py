@@ -127,7 +127,8 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
     parts.append(
         f"<p>This report covers {len(events)} event{'s' if len(events) != 1 else ''} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
-        f"{source_count} source{'s' if source_count != 1 else ''}. {inferred} of them have dates inferred "
+        f"{source_count} source{'s' if source_count != 1 else ''}. "
+        f"{inferred} of them {'has' if inferred == 1 else 'have'} dates inferred "
         "from the article's wording, shown as spans from the earliest to the latest possible day.</p>"
     )
     phases = metrics.summarize_phases(events)

@@ -16,6 +16,16 @@ def timeline_dir(data_dir: Path) -> Path:
     return data_dir / "timeline"
 
 
+def require_timeline_dir(data_dir: Path) -> Path:
+    """The timeline folder under ``data_dir``, or a TimelineError (exit 66) saying it is missing."""
+    from .errors import Problem, TimelineError
+
+    folder = timeline_dir(data_dir)
+    if not folder.is_dir():
+        raise TimelineError([Problem(display(folder), "timeline folder not found", missing_input=True)])
+    return folder
+
+
 def sources_dir(data_dir: Path) -> Path:
     return data_dir / "sources"
 

@@ -216,6 +216,8 @@ def _strip_volatile(notebook) -> None:
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill gives it a random id on every run
 
 
 def export_html(notebook, title: str, footer: str) -> str:
@@ -441,31 +443,17 @@ def render(
     Raises:
         ParameterError (64), TimelineError (65/66), RenderError (69, 70, 73, 74, 75).
     """
-    from .load import load_timeline
-
     out_dir = Path(out_dir) if out_dir is not None else paths.REPORTS_DIR
     unknown_formats = sorted(set(formats) - set(FORMATS))
     if unknown_formats or not formats:
         raise ParameterError(f"unknown format(s) {', '.join(unknown_formats) or '(none)'}; known: {', '.join(FORMATS)}")
     variants = select_variants(load_variants(), list(names or []))
-    check_notebook_parameters(paths.REPORT_NOTEBOOK)
     plans = []
-    timelines: dict[str | None, object] = {}
     for variant in variants:
         values = {"title": variant.title, **variant.parameters, **(overrides or {})}
         if data_dir is not None:
             values["data_dir"] = str(Path(data_dir).resolve())
-        parameters = check_parameters(values, origin=f"report {variant.name!r}: ")
-        source = parameters["data_dir"]
-        if source not in timelines:
-            timelines[source] = load_timeline(source)
-        timeline = timelines[source]
-        unknown = sorted(set(parameters["actors"]) - set(timeline.actors["actor_id"]))
-        if unknown:
-            raise ParameterError(
-                f"report {variant.name!r}: unknown actor {unknown[0]!r}; known: {', '.join(timeline.actors['actor_id'])}"
-            )
-        plans.append((variant, parameters))
+        plans.append((variant, check_parameters(values, origin=f"report {variant.name!r}: ")))
     _check_out_dir(out_dir)
     versions = _versions()
     results: list[RenderResult] = []
@@ -473,16 +461,36 @@ def render(
         pending = []
         for variant, parameters in plans:
             source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
+            paths.require_timeline_dir(source)
             input_hashes = {name: _sha256(path) for name, path in _input_files(source, paths.REPORT_NOTEBOOK).items()}
             key = _cache_key(input_hashes, parameters, tuple(formats), versions)
+            # Unchanged inputs were validated when the published report was made: skip, quickly.
             if not force and _is_current(out_dir / f"{variant.name}.manifest.json", key, out_dir):
                 report(f"{variant.name}: up to date, skipped")
                 results.append(RenderResult(variant.name, [], True, 0.0))
                 continue
             pending.append((variant, parameters, key, input_hashes))
+        if pending:
+            _check_before_kernels(pending)
         results += _run_pending(pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report)
         _update_index(out_dir, [variant.name for variant in load_variants()])
     return results
+
+
+def _check_before_kernels(pending) -> None:
+    """The notebook's parameters cell, the timeline and the actor ids: all before any kernel starts."""
+    from .load import load_timeline
+
+    check_notebook_parameters(paths.REPORT_NOTEBOOK)
+    timelines: dict = {}
+    for variant, parameters, _, _ in pending:
+        source = parameters["data_dir"]
+        if source not in timelines:
+            timelines[source] = load_timeline(source)
+        known = timelines[source].actors["actor_id"]
+        unknown = sorted(set(parameters["actors"]) - set(known))
+        if unknown:
+            raise ParameterError(f"report {variant.name!r}: unknown actor {unknown[0]!r}; known: {', '.join(known)}")
 
 
 def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report) -> list[RenderResult]:

@@ -7,6 +7,7 @@ everything is computed here, so the notebook holds no logic and the text is numb
 from __future__ import annotations
 
 import base64
+import html
 from dataclasses import dataclass
 
 import pandas as pd
@@ -32,6 +33,9 @@ class Fragment:
 
     def __str__(self) -> str:
         return self.html
+
+    def __repr__(self) -> str:  # the text/plain twin of every output: short, not a second copy
+        return f"<report part: {len(self.html):,} characters of HTML>"
 
 
 def _parse_day(name: str, value) -> pd.Timestamp | None:
@@ -127,7 +131,8 @@ class Report:
         png = base64.b64encode(charts.to_png(chart)).decode("ascii")
         return Fragment(
             f'<figure class="chart" id="chart-{name}">'
-            f'<img src="data:image/png;base64,{png}" alt="{text(chart.alt_text)}">'
+            # alt is an attribute: escaped, but never wrapped in <bdi> as text() does for body text
+            f'<img src="data:image/png;base64,{png}" alt="{html.escape(chart.alt_text, quote=True)}">'
             f"<figcaption><strong>{text(chart.title)}</strong> {text(chart.alt_text)} "
             f'<span class="source-note">{text(chart.source_note)}</span></figcaption></figure>'
         )
@@ -200,10 +205,10 @@ class Report:
             {
                 "Event": events["title"],
                 "Category": events["category"].astype(str).map(label),
-                "Earliest day": events["start"].dt.strftime("%Y-%m-%d"),
-                "Latest day": events["end"].dt.strftime("%Y-%m-%d"),
-                "Precision": events["date_precision"].astype(str),
-                "Date": events["date_basis"].astype(str),
+                "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d")
+                + " – "
+                + events["end"].dt.strftime("%Y-%m-%d"),
+                "Dating": events["date_precision"].astype(str) + ", " + events["date_basis"].astype(str),
                 "Article's words for the time": events["date_text"],
             }
         )

@@ -1,0 +1,78 @@
+"""The rendered HTML in a real headless Chromium: no console errors, no request leaves the file, images decode."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from analysis.render import render
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("Debian's chromium is not installed here; .ci/run installs it", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+
+# As root on a closed network, Chromium needs these (see shared/TOOLCHAIN.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser")
+    render(names=["full"], out_dir=out, formats=("html",))
+    return out / "full.html"
+
+
+def open_page(browser, path, screenshot):
+    page = browser.new_page(viewport={"width": 1000, "height": 1400})
+    errors, requests = [], []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(path.as_uri(), wait_until="load")
+    page.screenshot(path=str(screenshot), full_page=True)
+    return page, errors, requests
+
+
+def test_report_opens_offline_without_errors_and_images_decode(browser, report_file, tmp_path):
+    screenshot = tmp_path / "full.png"
+    page, errors, requests = open_page(browser, report_file, screenshot)
+    print(f"screenshot: {screenshot}")
+    assert errors == []
+    assert [url for url in requests if not url.startswith(("file://", "data:"))] == []
+    images = page.evaluate(
+        "() => Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0, alt: i.alt}))"
+    )
+    assert len(images) == 4
+    assert all(image["ok"] and len(image["alt"]) > 30 for image in images)
+    assert page.title() == "Protection of civilians in South Sudan: the UNMISS reforms after July 2016"
+    assert screenshot.stat().st_size > 10_000
+    page.close()
+
+
+def test_citation_links_reach_their_source(browser, report_file, tmp_path):
+    page, _, _ = open_page(browser, report_file, tmp_path / "shot.png")
+    page.click("sup.cite a >> nth=0")
+    assert page.evaluate("() => location.hash") == "#source-1"
+    assert page.locator("#source-1 q").inner_text().startswith("He was looking into how the UN handled")
+    page.close()

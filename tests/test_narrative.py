@@ -1,0 +1,607 @@
+"""narrative and report: exact text for small inputs; every fact sentence cites its quote; data is escaped."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import sys
+import types
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+
+import analysis
+from analysis import ParameterError, load_timeline, metrics
+from analysis.load import Timeline
+from analysis.narrative import (
+    Citations,
+    claim_sentence,
+    date_phrase,
+    event_sentence,
+    executive_summary,
+    figure_sentence,
+    format_day,
+    phase_sections,
+    text,
+)
+from analysis.report import Report
+from analysis.schema import TABLES_BY_NAME
+
+SOURCE = "src"
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1))",
+    "</title><script>",
+    "*bold*",
+    "$5 to $10",
+    f"{RLO}evil",
+]
+ALL_HOSTILE = " ".join(HOSTILE)
+
+
+def frame(name: str, rows=()) -> pd.DataFrame:
+    """A table typed as the loader types it (see load._typed): dates, Int64, categoricals, text."""
+    rows = list(rows)
+    table = TABLES_BY_NAME[name]
+    columns = {}
+    for spec in table.fields:
+        raw = pd.Series(["" if row.get(spec.name) is None else str(row[spec.name]) for row in rows], dtype=str)
+        if spec.type == "date":
+            columns[spec.name] = pd.to_datetime(raw.where(raw != ""), format="%Y-%m-%d").astype("datetime64[ns]")
+        elif spec.type == "integer":
+            columns[spec.name] = pd.array([int(value) if value else pd.NA for value in raw], dtype="Int64")
+        elif spec.enum:
+            assert raw[raw != ""].isin(spec.values).all(), (spec.name, list(raw))
+            columns[spec.name] = pd.Categorical(raw.where(raw != ""), categories=list(spec.values))
+        else:
+            columns[spec.name] = raw
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+def sources_frame(title="Article", publisher="UN News") -> pd.DataFrame:
+    row = {
+        "source_id": SOURCE,
+        "title": title,
+        "published": "2017-04-19",
+        "publisher": publisher,
+        "kind": "news-article",
+        "sha256": "0" * 64,
+    }
+    return frame("sources", [row])
+
+
+def small_timeline() -> Timeline:
+    """Two events in two phases, one figure, one claim of what remains."""
+    events = [
+        {
+            "event_id": "fight",
+            "title": "Fighting",
+            "summary": "Fighting in the city.",
+            "category": "violence",
+            "start": "2016-07-08",
+            "end": "2016-07-12",
+            "date_precision": "range",
+            "date_basis": "stated",
+            "source_id": SOURCE,
+            "quote": "Fighting broke out.",
+        },
+        {
+            "event_id": "letter",
+            "title": "Letter",
+            "summary": "A letter was written.",
+            "category": "communication",
+            "start": "2017-04-01",
+            "end": "2017-04-19",
+            "date_precision": "approximate",
+            "date_basis": "inferred",
+            "date_note": "From “for April”.",
+            "source_id": SOURCE,
+            "quote": "The letter was written.",
+        },
+    ]
+    actors = [
+        {"actor_id": "sg", "name": "The Secretary-General", "kind": "un-official", "source_id": SOURCE, "quote": "x"}
+    ]
+    figures = [
+        {
+            "figure_id": "killed",
+            "event_id": "fight",
+            "measure": "killed",
+            "low": 100,
+            "qualifier": "Hundreds",
+            "rule": "ACLED",
+            "source_id": SOURCE,
+            "quote": "Hundreds were killed.",
+        }
+    ]
+    claims = [
+        {
+            "claim_id": "more",
+            "event_id": "letter",
+            "actor_id": "sg",
+            "kind": "remaining",
+            "statement": "More is needed.",
+            "source_id": SOURCE,
+            "quote": "more needs to be done",
+        }
+    ]
+    return Timeline(
+        sources=sources_frame(),
+        events=frame("events", events),
+        actors=frame("actors", actors),
+        event_actors=frame("event_actors", [{"event_id": "letter", "actor_id": "sg", "role": "author"}]),
+        figures=frame("figures", figures),
+        claims=frame("claims", claims),
+    )
+
+
+def cite(number: int, use: int) -> str:
+    return f'<sup class="cite"><a id="cite-{number}-{use}" href="#source-{number}">[{number}]</a></sup>'
+
+
+# --- small pieces, exact text ------------------------------------------------------------------
+
+DAY = pd.Timestamp
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "precision", "basis", "expected"),
+    [
+        ("2016-07-08", "2016-07-08", "day", "stated", "On 8 July 2016"),
+        ("2017-04-19", "2017-04-19", "day", "inferred", "On 19 April 2017 (date inferred)"),
+        ("2016-07-08", "2016-07-12", "range", "stated", "From 8 to 12 July 2016"),
+        ("2016-06-28", "2016-07-03", "range", "stated", "From 28 June 2016 to 3 July 2016"),
+        ("2016-12-30", "2017-01-02", "range", "inferred", "From 30 December 2016 to 2 January 2017 (date inferred)"),
+        ("2017-03-01", "2017-03-31", "month", "inferred", "In March 2017 (date inferred)"),
+        ("2017-03-01", "2017-03-31", "month", "stated", "In March 2017"),
+        (
+            "2016-11-01",
+            "2017-04-19",
+            "approximate",
+            "inferred",
+            "At some time between 1 November 2016 and 19 April 2017 (date inferred)",
+        ),
+        ("2016-07-08", "2016-11-19", "approximate", "stated", "At some time between 8 July 2016 and 19 November 2016"),
+        # Bounds that meet are one day, whatever the precision says.
+        ("2016-07-09", "2016-07-09", "approximate", "stated", "On 9 July 2016"),
+    ],
+)
+def test_date_phrase(start, end, precision, basis, expected):
+    assert date_phrase(DAY(start), DAY(end), precision, basis) == expected
+
+
+def test_format_day_has_no_leading_zero():
+    assert format_day(DAY("2016-07-08")) == "8 July 2016"
+    assert format_day(DAY("2016-11-19")) == "19 November 2016"
+
+
+def test_text_escapes_and_isolates_bidi_controls():
+    assert text("a < b & \"c\" 'd'") == "a &lt; b &amp; &quot;c&quot; &#x27;d&#x27;"
+    assert text(f"abc{RLO}def") == f"<bdi>abc{RLO}def</bdi>"
+    assert text(f"<b>{RLO}</b>") == f"<bdi>&lt;b&gt;{RLO}&lt;/b&gt;</bdi>"
+    assert text(42) == "42"
+
+
+def test_figure_sentence_open_ended():
+    row = pd.Series(
+        {
+            "qualifier": "Hundreds",
+            "measure": "killed",
+            "event_title": "Fighting in Juba",
+            "bounds": "at least 100",
+            "is_open_ended": True,
+        }
+    )
+    assert figure_sentence(row) == (
+        "The article reports “Hundreds” killed (Fighting in Juba; recorded as at least 100, no upper bound given)."
+    )
+
+
+def test_figure_sentence_with_an_upper_bound():
+    row = pd.Series(
+        {
+            "qualifier": "between 100 and 300",
+            "measure": "raped",
+            "event_title": "Clash",
+            "bounds": "100 to 300",
+            "is_open_ended": False,
+        }
+    )
+    assert figure_sentence(row) == (
+        "The article reports “between 100 and 300” raped (Clash; recorded as 100 to 300, upper bound given)."
+    )
+
+
+def test_figure_sentence_of_the_real_figures():
+    cost = metrics.human_cost(load_timeline())
+    assert [figure_sentence(row) for _, row in cost.iterrows()] == [
+        "The article reports “Hundreds” killed (Fighting in Juba between the SPLA and the SPLM/A-IO; "
+        "recorded as at least 100, no upper bound given).",
+        "The article reports “more than 200” raped (Fighting in Juba between the SPLA and the SPLM/A-IO; "
+        "recorded as at least 201, no upper bound given).",
+    ]
+
+
+def test_event_and_claim_sentences():
+    timeline = small_timeline()
+    events = timeline.events
+    assert event_sentence(events.iloc[0]) == "<strong>From 8 to 12 July 2016.</strong> Fighting in the city."
+    assert event_sentence(events.iloc[1]) == (
+        "<strong>At some time between 1 April 2017 and 19 April 2017 (date inferred).</strong> A letter was written."
+    )
+    names = timeline.actors.set_index("actor_id")["name"]
+    claim = timeline.claims.iloc[0]
+    assert claim_sentence(claim, names) == "The Secretary-General (remaining): More is needed."
+    assert claim_sentence(claim, names.iloc[:0]) == "sg (remaining): More is needed."  # unknown actor: its id
+
+
+# --- citations ---------------------------------------------------------------------------------
+
+
+def test_citations_number_in_order_of_first_use_and_reuse_numbers():
+    citations = Citations(sources_frame())
+    assert citations.cite(SOURCE, "Second in the article, cited first.") == cite(1, 1)
+    assert citations.cite(SOURCE, "First in the article.") == cite(2, 1)
+    assert citations.cite(SOURCE, "Second in the article, cited first.") == cite(1, 2)
+    # Only ASCII white space differs: the same quote, the same number.
+    assert citations.cite(SOURCE, "First  in the\narticle. ") == cite(2, 2)
+    assert citations.cite(SOURCE, "Second in the article, cited first.") == cite(1, 3)
+    assert len(citations) == 2
+
+
+def test_the_same_words_from_another_source_get_their_own_number():
+    sources = pd.concat([sources_frame(), sources_frame().assign(source_id="other")], ignore_index=True)
+    citations = Citations(sources)
+    assert citations.cite(SOURCE, "Same words.") == cite(1, 1)
+    assert citations.cite("other", "Same words.") == cite(2, 1)
+    assert len(citations) == 2
+
+
+def test_sources_list_with_back_links_exact():
+    citations = Citations(sources_frame())
+    citations.cite(SOURCE, "First quote.")
+    citations.cite(SOURCE, "Second quote.")
+    citations.cite(SOURCE, "First quote.")
+    assert citations.sources_html() == (
+        '<ol class="sources">\n'
+        '<li id="source-1"><q>First quote.</q> — <cite>Article</cite>, UN News, 19 April 2017. '
+        '<a class="back" href="#cite-1-1" aria-label="back to citation 1">↩</a> '
+        '<a class="back" href="#cite-1-2" aria-label="back to citation 1">↩</a></li>\n'
+        '<li id="source-2"><q>Second quote.</q> — <cite>Article</cite>, UN News, 19 April 2017. '
+        '<a class="back" href="#cite-2-1" aria-label="back to citation 2">↩</a></li>\n'
+        "</ol>"
+    )
+
+
+def test_sources_list_leaves_out_an_unknown_publisher():
+    citations = Citations(sources_frame(publisher=""))
+    citations.cite(SOURCE, "A quote.")
+    assert "<q>A quote.</q> — <cite>Article</cite>, 19 April 2017. <a " in citations.sources_html()
+
+
+def test_sources_list_without_citations():
+    assert (
+        Citations(sources_frame()).sources_html() == '<p class="empty">No statements are cited in this selection.</p>'
+    )
+
+
+# --- summary and sections, exact ---------------------------------------------------------------
+
+
+def test_executive_summary_and_phase_sections_exact():
+    timeline = small_timeline()
+    citations = Citations(timeline.sources)
+    summary = executive_summary(timeline, citations)
+    assert summary.split("\n") == [
+        "<p>This report covers 2 events between 8 July 2016 and 19 April 2017, drawn from 1 source. "
+        "1 of them has dates inferred from the article's wording, shown as spans from the earliest to the "
+        "latest possible day.</p>",
+        f'<p class="fact"><em>Crisis: the Juba fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
+        f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
+        '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
+        f"no upper bound given).{cite(3, 1)}</p>",
+        '<p class="fact">Still to be done, as reported: The Secretary-General (remaining): More is needed.'
+        f"{cite(4, 1)}</p>",
+    ]
+    sections = phase_sections(timeline, citations)
+    assert list(sections) == ["crisis", "assessment"]
+    assert sections["crisis"].split("\n") == [
+        '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
+        f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
+        '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
+        f"no upper bound given).{cite(3, 2)}</p>",
+    ]
+    assert sections["assessment"].split("\n") == [
+        '<p class="span">1 April 2017 – 19 April 2017; 1 event.</p>',
+        '<p class="fact"><strong>At some time between 1 April 2017 and 19 April 2017 (date inferred).</strong> '
+        f"A letter was written.{cite(2, 2)}</p>",
+        '<p class="date-note">How the date was inferred: From “for April”.</p>',
+        f'<p class="fact">The Secretary-General (remaining): More is needed.{cite(4, 2)}</p>',
+    ]
+    assert len(citations) == 4
+
+
+def test_summary_of_a_phase_with_several_events_counts_them():
+    timeline = small_timeline()
+    events = timeline.events.copy()
+    events.loc[1, "category"] = "violence"
+    citations = Citations(timeline.sources)
+    summary = executive_summary(replace(timeline, events=events), citations)
+    assert f"Fighting in the city.{cite(1, 1)} (2 events in this phase.)</p>" in summary
+
+
+def test_empty_selection():
+    timeline = metrics.filter_timeline(small_timeline(), start="2020-01-01")
+    citations = Citations(timeline.sources)
+    assert executive_summary(timeline, citations) == '<p class="empty">No events match this selection.</p>'
+    assert phase_sections(timeline, citations) == {}
+    assert len(citations) == 0
+
+
+# --- every fact cites its own quote, on the real timeline --------------------------------------
+
+
+def fact_rows(timeline: Timeline) -> list[tuple[str, str]]:
+    """(words that identify the row in a sentence, the row's quote) for every event, figure and claim."""
+    rows = [(row.summary, row.quote) for row in timeline.events.itertuples()]
+    rows += [(f"“{row.qualifier}” {row.measure}", row.quote) for row in timeline.figures.itertuples()]
+    rows += [(row.statement, row.quote) for row in timeline.claims.itertuples()]
+    return rows
+
+
+def test_every_fact_sentence_cites_the_quote_of_its_own_row():
+    timeline = load_timeline()
+    citations = Citations(timeline.sources)
+    summary = executive_summary(timeline, citations)
+    sections = phase_sections(timeline, citations)
+    body = BeautifulSoup(summary + "\n" + "\n".join(sections.values()), "html.parser")
+    sources = BeautifulSoup(citations.sources_html(), "html.parser")
+    rows = fact_rows(timeline)
+    facts = body.find_all("p", class_="fact")
+    assert len(facts) == 7 + 13 + 2 + 6  # summary: 4 phases, 2 figures, 1 remaining; sections: every row
+    first_use: list[int] = []
+    for fact in facts:
+        links = fact.select("sup.cite > a")
+        assert len(links) == 1, fact
+        match = re.fullmatch(r"#source-(\d+)", links[0]["href"])
+        assert match, links[0]
+        number = int(match.group(1))
+        if number not in first_use:
+            first_use.append(number)
+        item = sources.find("li", id=f"source-{number}")
+        assert item is not None, f"citation [{number}] resolves to no source"
+        sentence = fact.get_text()
+        quotes = [quote for words, quote in rows if words in sentence]
+        assert len(quotes) == 1, (sentence, quotes)
+        assert item.q.get_text() == quotes[0], sentence
+    assert first_use == list(range(1, len(citations) + 1))  # numbered in order of first use
+    assert len(sources.find_all("li")) == len(citations) == 16
+    # Each citation links back, and each back-link lands on a citation.
+    anchors = {a["id"] for a in body.select("sup.cite > a")}
+    backs = {a["href"].removeprefix("#") for a in sources.select("a.back")}
+    assert anchors == backs
+    assert len(anchors) == len(facts)
+
+
+# --- hostile data stays text -------------------------------------------------------------------
+
+
+def hostile_timeline(value: str) -> Timeline:
+    """The small timeline with ``value`` in every text a reader sees."""
+    timeline = small_timeline()
+    return replace(
+        timeline,
+        sources=sources_frame(title=value, publisher=value),
+        events=timeline.events.assign(title=value, summary=value, date_note=value, quote=value),
+        actors=timeline.actors.assign(name=value),
+        figures=timeline.figures.assign(qualifier=value, quote=value),
+        claims=timeline.claims.assign(statement=value, quote=value),
+    )
+
+
+def assert_inert(page: str, values: list[str]) -> None:
+    """No markup from the data: no script, no handler, no javascript link; the data reads as written."""
+    assert "<script" not in page.lower()
+    assert 'href="javascript:' not in page.lower()
+    soup = BeautifulSoup(page, "html.parser")
+    assert not soup.find_all(["script", "title"])
+    for image in soup.find_all("img"):  # only the report's own chart images
+        assert image["src"].startswith("data:image/png;base64,"), image
+    for tag in soup.find_all(True):
+        assert not [name for name in tag.attrs if name.lower().startswith("on")], tag
+        assert tag.get("href", "#").startswith("#"), tag
+    rendered = soup.get_text()
+    for value in values:
+        assert value in rendered, value
+    for node in soup.find_all(string=re.compile(RLO)):
+        # Isolated: in a <bdi>, or alone in a table cell, which is a bidi paragraph of its own.
+        isolated = node.parent.name == "bdi" or (node.parent.name in ("td", "th") and len(node.parent.contents) == 1)
+        assert isolated, node.parent
+
+
+@pytest.mark.parametrize("value", [*HOSTILE, ALL_HOSTILE])
+def test_hostile_data_is_escaped_in_summary_sections_and_sources(value):
+    timeline = hostile_timeline(value)
+    citations = Citations(timeline.sources)
+    page = "\n".join([executive_summary(timeline, citations), *phase_sections(timeline, citations).values()])
+    page += citations.sources_html()
+    assert_inert(page, [value])
+    if "<script>" in value:
+        assert "&lt;script&gt;" in page
+    if RLO in value:
+        assert f"<bdi>{text(value.replace(RLO, ''))}" not in page  # the control character is kept, not dropped
+        assert page.count("<bdi>") >= 9  # title, summary, date note, quote, qualifier, name, statement, sources
+    for literal in ("*bold*", "$5 to $10", "[x](javascript:alert(1))"):
+        if literal in value:
+            assert literal in page  # no Markdown, no maths: the characters as written
+
+
+# --- the report, end to end on the real data (charts aside) ------------------------------------
+
+
+def document(report: Report) -> str:
+    parts = [report.header(), report.summary(), report.charts_heading(), report.sections()]
+    parts += [report.table(name) for name in ("events", "human_cost", "reforms", "remaining")]
+    parts += [report.method(), report.sources()]
+    return "\n".join(str(part) for part in parts)
+
+
+def test_report_of_the_whole_article():
+    report = Report()
+    header = BeautifulSoup(str(report.header()), "html.parser")
+    assert header.h1.get_text() == "Protection of civilians in South Sudan: the UNMISS reforms after July 2016"
+    assert header.find("p", class_="subtitle").get_text() == (
+        "A source-cited timeline of the UN News article “Peacekeepers in South Sudan working to strengthen "
+        "protection of civilians – UN chief” (19 April 2017)."
+    )
+    assert header.find("p", class_="selection").get_text() == "The whole article (13 of 13 events)."
+    assert [a["href"] for a in header.select("nav a")] == [
+        "#summary",
+        "#charts",
+        "#phase-crisis",
+        "#phase-investigation",
+        "#phase-implementation",
+        "#phase-assessment",
+        "#tables",
+        "#method",
+        "#sources",
+    ]
+    page = BeautifulSoup(document(report), "html.parser")
+    ids = [tag["id"] for tag in page.find_all(id=True)]
+    assert len(ids) == len(set(ids)), "duplicate ids"
+    for link in page.find_all("a", href=True):
+        assert link["href"].removeprefix("#") in ids, link  # every link lands, charts aside
+    assert len(page.select("#summary p.fact")) == 7
+    assert [section["id"] for section in page.select("section[id^=phase-]")] == [
+        "phase-crisis",
+        "phase-investigation",
+        "phase-implementation",
+        "phase-assessment",
+    ]
+    assert len(page.select("ol.sources > li")) == 16
+    tables = page.find_all("table")
+    assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
+    cost = [[cell.get_text() for cell in row.find_all("td")] for row in tables[1].tbody.find_all("tr")]
+    assert [row[:4] for row in cost] == [
+        ["Fighting in Juba between the SPLA and the SPLM/A-IO", "killed", "Hundreds", "at least 100"],
+        ["Fighting in Juba between the SPLA and the SPLM/A-IO", "raped", "more than 200", "at least 201"],
+    ]
+
+
+def test_report_of_a_selection():
+    report = Report(title="Crisis", start="2016-07-01", end="2016-07-31")
+    header = BeautifulSoup(str(report.header()), "html.parser")
+    assert header.find("p", class_="selection").get_text() == (
+        "Selection: events from 1 July 2016 to 31 July 2016 (2 of 13 events)."
+    )
+    assert [a["href"] for a in header.select("nav a")][2:4] == ["#phase-crisis", "#phase-investigation"]
+    assert "1 of them has dates inferred" in str(report.summary())
+    report = Report(actors=["guterres"], categories=["communication", "assessment"])
+    assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
+        "Selection: involving guterres; of category communication, assessment (2 of 13 events)."
+    )
+    assert Report(start="2017-03-01").timeline.events["event_id"].tolist()[-3:] == [
+        "follow-up-mission",
+        "sg-letter",
+        "more-to-be-done",
+    ]
+
+
+def test_report_of_an_empty_selection():
+    report = Report(start="2018-01-01")
+    assert "No events match this selection." in str(report.summary())
+    assert "No events match this selection." in str(report.sections())
+    assert "No statements are cited in this selection." in str(report.sources())
+    assert "Nothing in this selection." in str(report.table("events"))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"start": "2017-01-01", "end": "2016-12-31"}, "start 2017-01-01 is after end 2016-12-31"),
+        ({"start": "03/04/2016"}, "parameter 'start' must be a date YYYY-MM-DD, got '03/04/2016'"),
+        ({"end": "2016-02-30"}, "parameter 'end' must be a date YYYY-MM-DD, got '2016-02-30'"),
+        ({"actors": ["guterres", "nobody"]}, "unknown actor(s) nobody; known: unmiss, guterres"),
+        ({"categories": ["violense"]}, "unknown categor(ies) violense; known: violence, investigation"),
+    ],
+)
+def test_report_refuses_bad_parameters(parameters, message):
+    with pytest.raises(ParameterError) as caught:
+        Report(**parameters)
+    assert message in str(caught.value)
+    assert caught.value.exit_code == 64
+
+
+def test_report_refuses_unknown_table_and_chart_names():
+    report = Report()
+    with pytest.raises(ParameterError, match="unknown table 'figures'"):
+        report.table("figures")
+    with pytest.raises(ParameterError, match="unknown chart 'pie'"):
+        report.chart("pie")
+
+
+def test_report_title_is_escaped():
+    report = Report(title=ALL_HOSTILE)
+    header = str(report.header())
+    assert_inert(header, [ALL_HOSTILE])
+    assert "&lt;/title&gt;&lt;script&gt;" in header
+
+
+def test_report_with_hostile_data_is_inert(data_copy):
+    # The quote and the qualifier must be in the source: append the hostile line, record the new SHA-256.
+    # ("[x](javascript:…)" cannot be quoted: in the source it is a link, which counts as its words.)
+    line = " ".join(value for value in HOSTILE if "javascript" not in value)
+    source = data_copy.root / "sources" / "un-news-2017-04-19.md"
+    old_digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n\n{line}\n")
+    data_copy.replace("sources", old_digest, hashlib.sha256(source.read_bytes()).hexdigest())
+
+    def edit(table: str, key: str, value: str, **changes: str) -> None:
+        path = data_copy.csv(table)
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            if row[key] == value:
+                row.update(changes)
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    edit("events", "event_id", "juba-fighting", title=ALL_HOSTILE, summary=ALL_HOSTILE, quote=line)
+    edit("events", "event_id", "follow-up-mission", date_note=ALL_HOSTILE)
+    edit("actors", "actor_id", "guterres", name=ALL_HOSTILE)
+    edit("figures", "figure_id", "juba-killed", qualifier="<script>alert(1)</script>", quote=line)
+    edit("claims", "claim_id", "more-needs-to-be-done", statement=ALL_HOSTILE)
+    report = Report(title=ALL_HOSTILE, data_dir=str(data_copy.root))
+    page = document(report)
+    assert_inert(page, [ALL_HOSTILE, line])
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "*bold*" in page and "$5 to $10" in page
+    quotes = [q.get_text() for q in BeautifulSoup(str(report.sources()), "html.parser").select("li > q")]
+    assert line in quotes
+
+
+def test_chart_alt_text_is_an_escaped_attribute(monkeypatch):
+    hostile_alt = f'{ALL_HOSTILE} "quoted"'
+    chart = types.SimpleNamespace(figure=None, title="<b>Title</b>", alt_text=hostile_alt, source_note="Note")
+    fake = types.SimpleNamespace(
+        plot_timeline=lambda timeline: chart,
+        plot_human_cost=lambda timeline: chart,
+        plot_actor_matrix=lambda timeline: chart,
+        plot_reform_tracker=lambda timeline: chart,
+        to_png=lambda chart_: b"PNG",
+    )
+    monkeypatch.setitem(sys.modules, "analysis.charts", fake)
+    monkeypatch.setattr(analysis, "charts", fake, raising=False)
+    fragment = str(Report().chart("timeline"))
+    assert_inert(fragment, [hostile_alt])
+    img = BeautifulSoup(fragment, "html.parser").find("figure").find(lambda tag: tag.has_attr("alt"))
+    assert img["alt"] == hostile_alt  # the attribute holds the words, not markup
+    assert img["src"] == "data:image/png;base64,UE5H"

@@ -1,0 +1,198 @@
+"""Rendering: every variant to HTML and PDF, published atomically, cached, byte-stable, failures caught."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from analysis import ParameterError, RenderError, paths
+from analysis.render import output_lock, render
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    results = render(out_dir=out)
+    return out, results
+
+
+def published(out) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(out.iterdir()) if path.is_file()}
+
+
+def test_every_variant_is_rendered_with_its_data_and_manifest(rendered):
+    out, results = rendered
+    assert sorted(result.name for result in results) == ["crisis", "full", "reforms"]
+    for name in ("full", "crisis", "reforms"):
+        for suffix in (".html", ".pdf", ".ipynb", ".csv", ".timeline.json", ".manifest.json"):
+            assert (out / f"{name}{suffix}").stat().st_size > 0, name + suffix
+    assert not [p for p in out.iterdir() if p.name.startswith((".staging", "failed-"))]
+    manifest = json.loads((out / "crisis.manifest.json").read_text())
+    assert manifest["parameters"]["start"] == "2016-07-01" and manifest["events"] == 2
+    assert "notebook" in manifest["inputs"] and "data/timeline/events.csv" in manifest["inputs"]
+    assert manifest["versions"]["papermill"] and manifest["timings_s"]["total"] > 0
+
+
+def test_html_is_self_contained_with_alt_text_and_no_code(rendered):
+    out, _ = rendered
+    page = (out / "full.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower()
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    images = re.findall(r"<img [^>]*>", page)
+    assert len(images) == 4
+    for image in images:
+        assert 'src="data:image/png;base64,' in image
+        alt = re.search(r'alt="([^"]+)"', image).group(1)
+        assert len(alt) > 30 and "No description" not in alt
+    assert "build_report(" not in page and "report.chart(" not in page
+    assert '<nav class="toc">' in page
+    for number in set(re.findall(r'href="#source-(\d+)"', page)):
+        assert f'id="source-{number}"' in page
+
+
+def test_pdf_has_pages_text_and_images(rendered):
+    out, _ = rendered
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
+    text = subprocess.run(["pdftotext", "-layout", str(out / "full.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "The article reports “Hundreds” killed" in " ".join(text.split())
+    assert "Sources" in text and "Page 1 of" in text
+    info = subprocess.run(["pdfinfo", str(out / "full.pdf")], capture_output=True, text=True).stdout
+    assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 4
+    listing = subprocess.run(["pdfimages", "-list", str(out / "full.pdf")], capture_output=True, text=True).stdout
+    assert len(listing.strip().splitlines()) - 2 >= 4
+
+
+def test_index_links_every_variant(rendered):
+    out, _ = rendered
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for name in ("full", "crisis", "reforms"):
+        assert f'href="{name}.html"' in index and f'href="{name}.pdf"' in index
+    assert "2016-07-01" in index and "The Juba crisis of July 2016" in index
+
+
+def test_timelinejs_json_has_the_format(rendered):
+    out, _ = rendered
+    data = json.loads((out / "crisis.timeline.json").read_text(encoding="utf-8"))
+    first = data["events"][0]
+    assert first["unique_id"] == "juba-fighting"
+    assert first["start_date"] == {"year": "2016", "month": "7", "day": "8"}
+    assert first["end_date"] == {"year": "2016", "month": "7", "day": "12"}
+    assert first["group"] == "violence" and first["text"]["headline"]
+
+
+def test_unchanged_inputs_are_skipped_and_files_untouched(rendered):
+    out, _ = rendered
+    before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    results = render(out_dir=out)
+    assert all(result.skipped for result in results)
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
+
+
+def test_two_renders_of_the_same_inputs_are_byte_identical(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    render(names=["crisis"], out_dir=first)
+    render(names=["crisis"], out_dir=second)
+    for suffix in (".html", ".pdf", ".ipynb"):
+        assert (first / f"crisis{suffix}").read_bytes() == (second / f"crisis{suffix}").read_bytes(), suffix
+
+
+def _notebook_with(tmp_path, *sources: str):
+    real = nbformat.read(str(paths.REPORT_NOTEBOOK), as_version=4)
+    notebook = nbformat.v4.new_notebook(metadata=real.metadata)
+    notebook.cells = [real.cells[0], *(nbformat.v4.new_code_cell(source) for source in sources)]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, str(path))
+    return path
+
+
+@pytest.fixture
+def good_report(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    render(names=["crisis"], out_dir=out, formats=("html",))
+    return out, published(out)
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["x = 1", "raise ValueError('bad data in cell')"], r"cell 3 \(In \[4\]\) raised ValueError: bad data in cell"),
+        (["import sys\nsys.exit(0)", "y = 2"], r"cell 2 raised SystemExit: 0"),
+        (["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "y = 2"], r"kernel died"),
+    ],
+    ids=["cell-raises", "sys-exit", "kernel-killed"],
+)
+def test_failed_run_keeps_the_good_report_and_the_failed_notebook(good_report, tmp_path, monkeypatch, cells, expected):
+    out, before = good_report
+    monkeypatch.setattr(paths, "REPORT_NOTEBOOK", _notebook_with(tmp_path, *cells))
+    with pytest.raises(RenderError, match=expected) as caught:
+        render(names=["crisis"], out_dir=out, formats=("html",), force=True)
+    assert caught.value.exit_code == 70
+    assert "report 'crisis'" in str(caught.value)
+    assert published(out) == before
+    assert (out / "failed-crisis" / "crisis.ipynb").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+
+
+def test_a_render_holding_the_lock_makes_the_second_refuse(good_report):
+    out, before = good_report
+    with output_lock(out), pytest.raises(RenderError, match="is being rendered by pid") as caught:
+        render(names=["crisis"], out_dir=out, force=True)
+    assert caught.value.exit_code == 75
+    assert published(out) == before
+
+
+def test_bad_parameters_are_refused_before_any_kernel(tmp_path):
+    with pytest.raises(ParameterError, match="unknown actor 'nobody'"):
+        render(names=["crisis"], overrides={"actors": ["nobody"]}, out_dir=tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] in ([], [".render.lock"])
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-p", "titel=x"], 64, "unknown parameter 'titel' (did you mean 'title'?)"),
+        (["-p", "start=2017-13-01"], 64, "parameter 'start' is not a real date"),
+        (["-p", "start=2017-01-01", "-p", "end=2016-01-01"], 64, "start 2017-01-01 is after end 2016-01-01"),
+        (["--format", "docx"], 64, "unknown format(s) docx"),
+        (["--report", "crises"], 64, "unknown report 'crises'"),
+        (["--out", "/nonexistent/folder"], 73, "the folder does not exist"),
+        (["--data", "/nonexistent"], 66, "timeline folder not found"),
+    ],
+)
+def test_cli_errors_exit_with_their_code_and_no_traceback(args, code, message):
+    result = run_cli("render", *args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_invalid_data_exits_65_before_rendering(data_copy, tmp_path):
+    data_copy.replace("events", ",violence,", ",violense,")
+    result = run_cli("render", "--data", str(data_copy.root), "--out", str(tmp_path), "--report", "crisis")
+    assert result.returncode == 65 and "(field category)" in result.stderr
+    assert not (tmp_path / "crisis.html").exists()
+
+
+def test_cli_renders_a_parameterized_variant(tmp_path):
+    result = run_cli("render", "--report", "full", "-p", "categories=violence", "--format", "html", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "full: rendered" in result.stdout
+    manifest = json.loads((tmp_path / "full.manifest.json").read_text())
+    assert manifest["parameters"]["categories"] == ["violence"] and manifest["events"] == 1
+    assert not (tmp_path / "full.pdf").exists()
