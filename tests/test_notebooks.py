@@ -1,0 +1,89 @@
+"""Notebooks: committed clean, thin, and executable with the standard tools."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from analysis import paths
+from conftest import REPO
+
+NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    notebook = nbformat.read(str(path), as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_thin(path):
+    notebook = nbformat.read(str(path), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        tree = ast.parse(code)
+        banned = (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.AsyncFunctionDef)
+        assert not any(isinstance(node, banned) for node in ast.walk(tree)), cell.source
+        assert len([line for line in cell.source.splitlines() if line.strip()]) <= 6, cell.source
+
+
+def test_report_parameters_cell_is_first_and_tagged():
+    notebook = nbformat.read(str(paths.REPORT_NOTEBOOK), as_version=4)
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", [])
+    assert set(papermill.inspect_notebook(str(paths.REPORT_NOTEBOOK))) >= {
+        "title", "start", "end", "actors", "categories", "data_dir"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [({}, "13 of 13 events"), ({"start": "2016-07-01", "end": "2016-07-31"}, "2 of 13 events")],
+    ids=["defaults", "july-2016"],
+)
+def test_report_notebook_runs_under_papermill(tmp_path, parameters, expected):
+    output = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(paths.REPORT_NOTEBOOK), str(output), parameters=parameters, kernel_name="python3",
+        cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
+    )
+    html = "".join(
+        out.get("data", {}).get("text/html", "")
+        for cell in nbformat.read(str(output), as_version=4).cells if cell.cell_type == "code"
+        for out in cell.outputs
+    )
+    assert expected in html
+
+
+@pytest.mark.slow
+def test_report_notebook_runs_with_the_papermill_cli(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "papermill"), "notebooks/report.ipynb", str(tmp_path / "out.ipynb"), "-p", "start", "2016-07-01", "-p", "end", "2016-07-31",
+         "--no-progress-bar"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_explore_notebook_runs_with_nbconvert(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--execute", "--to", "notebook",
+         "--output-dir", str(tmp_path), "notebooks/explore.ipynb"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    executed = nbformat.read(str(tmp_path / "explore.ipynb"), as_version=4)
+    assert all(cell.execution_count for cell in executed.cells if cell.cell_type == "code")
