@@ -58,15 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: reports/)")
     render.add_argument("--report", nargs="+", default=[], metavar="NAME", help="variants to render (default: all)")
-    render.add_argument(
-        "-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter"
-    )
+    render.add_argument("-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     render.add_argument("--format", default="html,pdf", help="comma-separated formats: html, pdf (default: both)")
     render.add_argument("--force", action="store_true", help="render even if nothing changed")
     render.add_argument("--jobs", type=int, default=1, metavar="N", help="render N variants at once (default: 1)")
-    render.add_argument(
-        "--timeout", type=int, default=300, metavar="S", help="seconds a notebook cell may run (default: 300)"
-    )
+    render.add_argument("--timeout", type=int, default=300, metavar="S", help="seconds a notebook cell may run (default: 300)")
 
     schema = commands.add_parser(
         "schema",
@@ -89,7 +85,11 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: data/)"
     )
     parser.add_argument(
-        "--max-input-mb", type=float, default=None, metavar="MB", help="refuse input files larger than this (default: 100)"
+        "--max-input-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="refuse input files larger than this (default: 100)",
     )
 
 

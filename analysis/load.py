@@ -147,9 +147,7 @@ def _read_bytes(path: Path, label: str, collector: _Collector, max_bytes: int | 
         collector.add(Problem(label, "is a folder, expected a file", missing_input=True))
         return None
     if max_bytes is not None and size > max_bytes:
-        collector.add(
-            Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)")
-        )
+        collector.add(Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)"))
         return None
     try:
         return path.read_bytes()
@@ -170,9 +168,7 @@ def _utf8_problems(data: bytes, label: str, limit: int = 10) -> list[Problem]:
             position = offset + error.start
             line = data.count(b"\n", 0, position) + 1
             column = position - (data.rfind(b"\n", 0, position) + 1) + 1
-            problems.append(
-                Problem(label, f"not valid UTF-8 (byte 0x{data[position]:02X})", line=line, column=column)
-            )
+            problems.append(Problem(label, f"not valid UTF-8 (byte 0x{data[position]:02X})", line=line, column=column))
             offset = position + max(1, error.end - error.start)
     return problems
 
@@ -213,10 +209,14 @@ def _read_table(table: Table, path: Path, collector: _Collector, max_bytes: int 
         collector.problems.extend(problems or [Problem(label, "cannot be parsed as CSV")])
         return None
     frame = arrow.to_pandas()
-    newlines = np.zeros(arrow.num_rows, dtype=np.int64)
-    for column in arrow.columns:
-        newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
-    lines = 2 + np.arange(arrow.num_rows) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
+    lines = 2 + np.arange(arrow.num_rows)
+    # Without carriage returns, each row ends at one "\n" of its own and the header at one more:
+    # any further "\n" is inside a value, and only then need the values' line breaks be counted.
+    if data.count(b"\n") != arrow.num_rows + 1 or not data.endswith(b"\n") or b"\r" in data:
+        newlines = np.zeros(arrow.num_rows, dtype=np.int64)
+        for column in arrow.columns:
+            newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+        lines = lines + np.concatenate(([0], np.cumsum(newlines)[:-1]))
     raw = _RawTable(table, label, frame[list(table.field_names)], lines)
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
     if blank.any():
@@ -238,9 +238,7 @@ def _check_header(table: Table, header: list[str], label: str, collector: _Colle
     seen: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
         if name in seen:
-            collector.add(
-                Problem(label, f"duplicate column {name!r} (columns {seen[name]} and {position})", line=1)
-            )
+            collector.add(Problem(label, f"duplicate column {name!r} (columns {seen[name]} and {position})", line=1))
         seen.setdefault(name, position)
     found = ", ".join(header)
     for name in expected:
@@ -250,9 +248,7 @@ def _check_header(table: Table, header: list[str], label: str, collector: _Colle
         if name.strip() not in expected:
             hint = difflib.get_close_matches(name.strip(), expected, n=1)
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-            collector.add(
-                Problem(label, f"unexpected column {name!r}{suggestion} (expected: {', '.join(expected)})", line=1)
-            )
+            collector.add(Problem(label, f"unexpected column {name!r}{suggestion} (expected: {', '.join(expected)})", line=1))
     return len(collector.problems) == before
 
 
@@ -363,7 +359,7 @@ def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _
         if not dangling.any():
             continue
         values = column.array
-        known_ids = sorted(set(known))
+        known_ids = sorted(_arrow(known).unique().to_pylist())
 
         def message(row: int) -> str:
             value = values[row]
@@ -375,9 +371,15 @@ def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _
         collector.rows(raw, dangling, child_field, message)
 
 
+def _arrow(column: pd.Series) -> pa.Array:
+    """A text column as one Arrow array (zero-copy where pandas already holds it in Arrow)."""
+    array = pa.array(column)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _isin(column: pd.Series, known: pd.Series) -> np.ndarray:
     """``column.isin(known)`` as a NumPy mask, hashed in Arrow (pandas' isin loops in Python for text)."""
-    found = pc.is_in(pa.array(column), value_set=pc.unique(pa.array(known)))
+    found = pc.is_in(_arrow(column), value_set=_arrow(known))
     return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
@@ -387,9 +389,7 @@ def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collecto
     frame = raw.frame
     start, end = parsed[("events", "start")], parsed[("events", "end")]
     backwards = (end < start).to_numpy(dtype=bool)
-    collector.rows(
-        raw, backwards, "end", lambda row: f"end {frame['end'].iat[row]} is before start {frame['start'].iat[row]}"
-    )
+    collector.rows(raw, backwards, "end", lambda row: f"end {frame['end'].iat[row]} is before start {frame['start'].iat[row]}")
     precision = frame["date_precision"]
     day = (precision == "day").to_numpy() & (start != end).to_numpy(dtype=bool) & ~backwards
     collector.rows(
@@ -398,9 +398,9 @@ def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collecto
         "date_precision",
         lambda row: f"precision is day but start {frame['start'].iat[row]} and end {frame['end'].iat[row]} differ",
     )
-    whole_month = (
-        (start.dt.day == 1) & (end == start + pd.offsets.MonthEnd(0)) & (start.dt.month == end.dt.month)
-    ).to_numpy(dtype=bool)
+    whole_month = ((start.dt.day == 1) & (end == start + pd.offsets.MonthEnd(0)) & (start.dt.month == end.dt.month)).to_numpy(
+        dtype=bool
+    )
     month = (precision == "month").to_numpy() & start.notna().to_numpy() & end.notna().to_numpy() & ~whole_month
     collector.rows(
         raw,
@@ -422,13 +422,13 @@ def _check_figure_bounds(raw: _RawTable | None, parsed: dict, collector: _Collec
             raw,
             above,
             larger,
-            lambda row, s=smaller, g=larger: f"{s} {bounds[s].iat[row]} is greater than {g} {bounds[g].iat[row]} (rule low <= best <= high)",
+            lambda row, s=smaller, g=larger: (
+                f"{s} {bounds[s].iat[row]} is greater than {g} {bounds[g].iat[row]} (rule low <= best <= high)"
+            ),
         )
 
 
-def _read_sources(
-    data_dir: Path, raw: _RawTable | None, collector: _Collector, max_bytes: int | None
-) -> dict[str, SourceText]:
+def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, max_bytes: int | None) -> dict[str, SourceText]:
     texts: dict[str, SourceText] = {}
     if raw is None:
         return texts
@@ -501,12 +501,18 @@ def _typed(raw: _RawTable, parsed: dict) -> pd.DataFrame:
         if (raw.table.name, spec.name) in parsed:
             columns[spec.name] = parsed[(raw.table.name, spec.name)]
         elif spec.enum:
-            columns[spec.name] = pd.Series(
-                pd.Categorical(column.where(column != ""), categories=list(spec.values)), index=column.index
-            )
+            columns[spec.name] = pd.Series(_categorical(column, list(spec.values)), index=column.index)
         else:
             columns[spec.name] = column
     return pd.DataFrame(columns)
+
+
+def _categorical(column: pd.Series, categories: list[str]) -> pd.Categorical:
+    """``pd.Categorical(column.where(column != ""), categories)``, the text encoded once in Arrow."""
+    encoded = pc.dictionary_encode(_arrow(column))
+    positions = pd.Index(categories).get_indexer(encoded.dictionary.to_pylist())  # "" and others: -1
+    codes = positions[encoded.indices.to_numpy(zero_copy_only=False)]
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def check_table_names() -> None:

@@ -150,7 +150,9 @@ def human_cost(timeline: Timeline) -> pd.DataFrame:
     frame.insert(2, "event_title", frame["event_id"].map(titles).astype(str))
     frame["measure"] = frame["measure"].astype(str)
     frame["is_open_ended"] = frame["high"].isna()
-    frame["bounds"] = [_bounds(low, best, high) for low, best, high in zip(frame["low"], frame["best"], frame["high"], strict=True)]
+    frame["bounds"] = [
+        _bounds(low, best, high) for low, best, high in zip(frame["low"], frame["best"], frame["high"], strict=True)
+    ]
     return frame.reset_index(drop=True)
 
 
@@ -191,7 +193,7 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
             "category": measures["category"].astype(str),
             "implemented_by": implemented_by,
             "reported_effect": reported_effect,
-            "status": ["reported effect" if effect else "reported, no effect stated" for effect in reported_effect],
+            "status": ["effect or assessment reported" if effect else "no effect stated" for effect in reported_effect],
             "quote": measures["quote"],
             "area_rank": measures["area_rank"],
         }

@@ -166,8 +166,6 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
             for _, row in cost[cost["event_id"] == event_id].iterrows():
                 paragraphs.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
             for _, claim in timeline.claims[timeline.claims["event_id"] == event_id].iterrows():
-                paragraphs.append(
-                    _fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"]))
-                )
+                paragraphs.append(_fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"])))
         sections[phase.phase] = "\n".join(paragraphs)
     return sections

@@ -41,7 +41,17 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-VERSIONED_PACKAGES = ("pandas", "pyarrow", "matplotlib", "nbformat", "nbclient", "nbconvert", "papermill", "ipykernel", "weasyprint")
+VERSIONED_PACKAGES = (
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "nbformat",
+    "nbclient",
+    "nbconvert",
+    "papermill",
+    "ipykernel",
+    "weasyprint",
+)
 LOCK_NAME = ".render.lock"
 DEFAULT_CELL_TIMEOUT = 300
 
@@ -324,7 +334,10 @@ def _render_variant(
         _write(executed_path, nbformat.writes(executed) + "\n")
         outputs.append(executed_path.name)
         title = parameters["title"] or variant.title
-        footer = f"Rendered by analysis from {paths.display(paths.REPORT_NOTEBOOK)} with parameters {json.dumps(parameters, ensure_ascii=False)}."
+        footer = (
+            f"Rendered by analysis from {paths.display(paths.REPORT_NOTEBOOK)} "
+            f"with parameters {json.dumps(parameters, ensure_ascii=False)}."
+        )
         step = time.perf_counter()
         page = export_html(executed, title, footer)
         timings["html"] = time.perf_counter() - step
@@ -344,7 +357,10 @@ def _render_variant(
             parameters["categories"],
         )
         _write(staging / f"{name}.csv", timeline.events.to_csv(index=False, date_format="%Y-%m-%d"))
-        _write(staging / f"{name}.timeline.json", json.dumps(timelinejs(timeline, title), indent=2, ensure_ascii=False) + "\n")
+        _write(
+            staging / f"{name}.timeline.json",
+            json.dumps(timelinejs(timeline, title), indent=2, ensure_ascii=False) + "\n",
+        )
         outputs += [f"{name}.csv", f"{name}.timeline.json"]
         events = timeline.events
         timings["total"] = time.perf_counter() - started
@@ -376,27 +392,30 @@ def _render_variant(
 # --- the index ------------------------------------------------------------------------------------
 
 
+def _file_kind(file_name: str) -> str:
+    return "TimelineJS" if file_name.endswith(".timeline.json") else file_name.rsplit(".", 1)[-1]
+
+
 def index_html(manifests: list[dict]) -> str:
     """A page linking every rendered variant with its title, parameters and date range."""
     rows = []
     for manifest in manifests:
         name = html.escape(manifest["name"])
         links = " · ".join(
-            f'<a href="{html.escape(output)}">{html.escape(output.rsplit(".", 1)[-1] if not output.endswith(".timeline.json") else "TimelineJS")}</a>'
-            for output in manifest["outputs"]
+            f'<a href="{html.escape(output)}">{html.escape(_file_kind(output))}</a>' for output in manifest["outputs"]
         )
         shown = {k: v for k, v in manifest["parameters"].items() if v not in (None, [], "") and k != "title"}
         low, high = manifest["date_range"]
         rows.append(
-            f"<tr><td><a href=\"{name}.html\">{html.escape(manifest['title'])}</a></td>"
+            f'<tr><td><a href="{name}.html">{html.escape(manifest["title"])}</a></td>'
             f"<td><code>{html.escape(json.dumps(shown, ensure_ascii=False)) if shown else 'whole article'}</code></td>"
             f"<td>{html.escape(low or '')} – {html.escape(high or '')}</td><td>{manifest['events']}</td><td>{links}</td></tr>"
         )
     css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Reports</title>'
-        f"<style>{css}</style></head><body><main class=\"report\"><h1>Reports</h1>"
-        "<p class=\"subtitle\">Every report variant, rendered from the source-cited timeline of the UN News article "
+        f'<style>{css}</style></head><body><main class="report"><h1>Reports</h1>'
+        '<p class="subtitle">Every report variant, rendered from the source-cited timeline of the UN News article '
         "of 19 April 2017 on UNMISS.</p>"
         '<table class="data"><thead><tr><th>Report</th><th>Parameters</th><th>Dates shown</th><th>Events</th>'
         f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></main></body></html>\n"

@@ -71,9 +71,7 @@ class Report:
         full = load_timeline(data_dir)
         unknown_actors = sorted(set(actors) - set(full.actors["actor_id"]))
         if unknown_actors:
-            raise ParameterError(
-                f"unknown actor(s) {', '.join(unknown_actors)}; known: {', '.join(full.actors['actor_id'])}"
-            )
+            raise ParameterError(f"unknown actor(s) {', '.join(unknown_actors)}; known: {', '.join(full.actors['actor_id'])}")
         unknown_categories = sorted(set(categories) - set(CATEGORIES))
         if unknown_categories:
             raise ParameterError(f"unknown categor(ies) {', '.join(unknown_categories)}; known: {', '.join(CATEGORIES)}")
@@ -165,9 +163,7 @@ class Report:
         return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}")
 
     def method(self) -> Fragment:
-        phases = "; ".join(
-            f"{label_} ({', '.join(categories)})" for label_, categories in metrics.PHASES.values()
-        )
+        phases = "; ".join(f"{label_} ({', '.join(categories)})" for label_, categories in metrics.PHASES.values())
         return Fragment(
             '<section id="method"><h2>Method</h2>'
             "<p>Every event, actor, figure and claim comes from the article and carries the sentence it "
@@ -205,9 +201,7 @@ class Report:
             {
                 "Event": events["title"],
                 "Category": events["category"].astype(str).map(label),
-                "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d")
-                + " – "
-                + events["end"].dt.strftime("%Y-%m-%d"),
+                "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d") + " – " + events["end"].dt.strftime("%Y-%m-%d"),
                 "Dating": events["date_precision"].astype(str) + ", " + events["date_basis"].astype(str),
                 "Article's words for the time": events["date_text"],
             }

@@ -60,9 +60,7 @@ def test_report_opens_offline_without_errors_and_images_decode(browser, report_f
     print(f"screenshot: {screenshot}")
     assert errors == []
     assert [url for url in requests if not url.startswith(("file://", "data:"))] == []
-    images = page.evaluate(
-        "() => Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0, alt: i.alt}))"
-    )
+    images = page.evaluate("() => Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0, alt: i.alt}))")
     assert len(images) == 4
     assert all(image["ok"] and len(image["alt"]) > 30 for image in images)
     assert page.title() == "Protection of civilians in South Sudan: the UNMISS reforms after July 2016"

@@ -9,9 +9,7 @@ from conftest import REPO
 
 
 def run(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "analysis", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_help_lists_commands_and_exit_codes():

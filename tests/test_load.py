@@ -55,7 +55,10 @@ def test_real_timeline_has_the_articles_events_and_figures():
     assert fighting["date_basis"] == "stated"
     mission = events.loc["follow-up-mission"]
     assert (mission["start"], mission["end"], mission["date_precision"]) == (
-        pd.Timestamp("2017-03-01"), pd.Timestamp("2017-03-31"), "month")
+        pd.Timestamp("2017-03-01"),
+        pd.Timestamp("2017-03-31"),
+        "month",
+    )
     assert mission["date_basis"] == "inferred" and "last month" in mission["date_note"]
     figures = timeline.figures.set_index("figure_id")
     assert figures.loc["juba-killed", "qualifier"] == "Hundreds"
@@ -146,8 +149,9 @@ def test_header_missing_extra_duplicate_and_spaced_columns(data_copy):
     problems = problems_of(data_copy.root)
     assert any("event_actors.csv:1: column 2 ' actor_id' has white space around its name" in p for p in problems)
     assert any("event_actors.csv:1: duplicate column 'event_id' (columns 1 and 3)" in p for p in problems)
-    assert any("event_actors.csv:1: missing column 'role' (found: event_id,  actor_id, event_id) (field role)" in p
-               for p in problems), problems
+    assert any(
+        "event_actors.csv:1: missing column 'role' (found: event_id,  actor_id, event_id) (field role)" in p for p in problems
+    ), problems
 
 
 def test_unexpected_column(data_copy):
@@ -191,9 +195,7 @@ def test_enum(data_copy):
 def test_required_field(data_copy):
     line = data_copy.line_of("actors", "guterres,")
     data_copy.replace("actors", "guterres,António Guterres,", "guterres,,")
-    assert only_problem(data_copy.root).endswith(
-        f'actors.csv:{line}: actor "guterres": required value is missing (field name)'
-    )
+    assert only_problem(data_copy.root).endswith(f'actors.csv:{line}: actor "guterres": required value is missing (field name)')
 
 
 def test_integer_type_and_minimum(data_copy):
@@ -201,7 +203,7 @@ def test_integer_type_and_minimum(data_copy):
     data_copy.replace("figures", "killed,100,,", "killed,heavy,-5,")
     problems = problems_of(data_copy.root)
     assert f"figures.csv:{line}: figure \"juba-killed\": 'heavy' is not a whole number (field low)" in "\n".join(problems)
-    assert f"figures.csv:{line}: figure \"juba-killed\": -5 is below the minimum 0 (field best)" in "\n".join(problems)
+    assert f'figures.csv:{line}: figure "juba-killed": -5 is below the minimum 0 (field best)' in "\n".join(problems)
 
 
 def test_low_best_high_order(data_copy):
@@ -236,7 +238,8 @@ def test_duplicate_key(data_copy):
     lines.insert(len(lines) - 1, lines[first - 1])
     data_copy.write_lines("claims", lines)
     assert only_problem(data_copy.root).endswith(
-        f'claims.csv:{len(lines) - 1}: claim "positive-change": duplicate claim_id (first defined at line {first}) (field claim_id)'
+        f'claims.csv:{len(lines) - 1}: claim "positive-change": '
+        f"duplicate claim_id (first defined at line {first}) (field claim_id)"
     )
 
 
@@ -244,7 +247,7 @@ def test_dangling_foreign_key(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
     data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,a9,party")
     message = only_problem(data_copy.root)
-    assert f'event_actors.csv:{line}: event-actor "juba-fighting/a9/party": actor_id \'a9\' not found in actors.csv' in message
+    assert f"event_actors.csv:{line}: event-actor \"juba-fighting/a9/party\": actor_id 'a9' not found in actors.csv" in message
     assert message.endswith("(field actor_id)")
 
 
@@ -257,16 +260,21 @@ def test_invalid_identifier(data_copy):
 @pytest.mark.parametrize(
     ("replacement", "expected"),
     [
-        ("Hundreds of people were killed and more than 200 raped during that time period.",
-         None),
-        ("Hundreds of people were killed and more than 200 raped during that time-period.",
-         "differs at character 72 of the quote: the quote has U+002D HYPHEN-MINUS ('-') where the source has U+0020 SPACE (' ')"),
-        ("Hundreds of people were killed and more than\u00a0200 raped during that time period.",
-         "the quote has U+00A0 NO-BREAK SPACE"),
-        ("Hundreds of people were killed and more than 200 raped during that time period...",
-         "the quote has U+002E FULL STOP ('.') where the source has U+0020 SPACE"),
-        ("Hundreds of people were killed and more than 200\n raped   during that time period.",
-         None),
+        ("Hundreds of people were killed and more than 200 raped during that time period.", None),
+        (
+            "Hundreds of people were killed and more than 200 raped during that time-period.",
+            "differs at character 72 of the quote: "
+            "the quote has U+002D HYPHEN-MINUS ('-') where the source has U+0020 SPACE (' ')",
+        ),
+        (
+            "Hundreds of people were killed and more than\u00a0200 raped during that time period.",
+            "the quote has U+00A0 NO-BREAK SPACE",
+        ),
+        (
+            "Hundreds of people were killed and more than 200 raped during that time period...",
+            "the quote has U+002E FULL STOP ('.') where the source has U+0020 SPACE",
+        ),
+        ("Hundreds of people were killed and more than 200\n raped   during that time period.", None),
     ],
     ids=["exact", "hyphen", "nbsp", "dots", "whitespace-is-free"],
 )
@@ -283,7 +291,7 @@ def test_quote_must_be_verbatim(data_copy, replacement, expected):
 
 
 def test_curly_versus_straight_quote(data_copy):
-    data_copy.replace("claims", "noted a “positive change”", "noted a \"\"positive change\"\"")
+    data_copy.replace("claims", "noted a “positive change”", 'noted a ""positive change""')
     message = only_problem(data_copy.root)
     assert "the quote has U+0022 QUOTATION MARK ('\"') where the source has U+201C LEFT DOUBLE QUOTATION MARK" in message
     assert "(field quote)" in message
@@ -308,7 +316,7 @@ def test_edited_source_is_detected(data_copy):
     path = data_copy.root / "sources" / "un-news-2017-04-19.md"
     path.write_bytes(path.read_bytes().replace(b"Hundreds", b"Thousands"))
     problems = "\n".join(problems_of(data_copy.root))
-    assert "sources.csv:2: source \"un-news-2017-04-19\":" in problems
+    assert 'sources.csv:2: source "un-news-2017-04-19":' in problems
     assert "the source text changed (field sha256)" in problems
     assert "figures.csv:" in problems and "(field qualifier)" in problems
 
@@ -346,8 +354,11 @@ def test_every_problem_is_collected_before_failing(data_copy):
 
 
 def test_physical_lines_count_newlines_inside_quoted_fields(data_copy):
-    data_copy.replace("actors", "guterres,António Guterres,,un-official,Secretary-General,",
-                      'guterres,António Guterres,,un-official,"Secretary-\nGeneral",')
+    data_copy.replace(
+        "actors",
+        "guterres,António Guterres,,un-official,Secretary-General,",
+        'guterres,António Guterres,,un-official,"Secretary-\nGeneral",',
+    )
     data_copy.replace("actors", "cammaert,Patrick Cammaert,,person,", "cammaert,Patrick Cammaert,,persn,")
     line = data_copy.line_of("actors", "cammaert,")
     assert f"actors.csv:{line}: actor \"cammaert\": 'persn'" in only_problem(data_copy.root)

@@ -104,9 +104,7 @@ def small_timeline() -> Timeline:
             "quote": "The letter was written.",
         },
     ]
-    actors = [
-        {"actor_id": "sg", "name": "The Secretary-General", "kind": "un-official", "source_id": SOURCE, "quote": "x"}
-    ]
+    actors = [{"actor_id": "sg", "name": "The Secretary-General", "kind": "un-official", "source_id": SOURCE, "quote": "x"}]
     figures = [
         {
             "figure_id": "killed",
@@ -285,9 +283,7 @@ def test_sources_list_leaves_out_an_unknown_publisher():
 
 
 def test_sources_list_without_citations():
-    assert (
-        Citations(sources_frame()).sources_html() == '<p class="empty">No statements are cited in this selection.</p>'
-    )
+    assert Citations(sources_frame()).sources_html() == '<p class="empty">No statements are cited in this selection.</p>'
 
 
 # --- summary and sections, exact ---------------------------------------------------------------
@@ -305,8 +301,7 @@ def test_executive_summary_and_phase_sections_exact():
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
         f"no upper bound given).{cite(3, 1)}</p>",
-        '<p class="fact">Still to be done, as reported: The Secretary-General (remaining): More is needed.'
-        f"{cite(4, 1)}</p>",
+        f'<p class="fact">Still to be done, as reported: The Secretary-General (remaining): More is needed.{cite(4, 1)}</p>',
     ]
     sections = phase_sections(timeline, citations)
     assert list(sections) == ["crisis", "assessment"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from conftest import REPO
 
 from analysis import paths
-from conftest import REPO
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -44,7 +44,13 @@ def test_report_parameters_cell_is_first_and_tagged():
     first = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert "parameters" in first.metadata.get("tags", [])
     assert set(papermill.inspect_notebook(str(paths.REPORT_NOTEBOOK))) >= {
-        "title", "start", "end", "actors", "categories", "data_dir"}
+        "title",
+        "start",
+        "end",
+        "actors",
+        "categories",
+        "data_dir",
+    }
 
 
 @pytest.mark.slow
@@ -56,12 +62,17 @@ def test_report_parameters_cell_is_first_and_tagged():
 def test_report_notebook_runs_under_papermill(tmp_path, parameters, expected):
     output = tmp_path / "out.ipynb"
     papermill.execute_notebook(
-        str(paths.REPORT_NOTEBOOK), str(output), parameters=parameters, kernel_name="python3",
-        cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
+        str(paths.REPORT_NOTEBOOK),
+        str(output),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(paths.NOTEBOOKS_DIR),
+        progress_bar=False,
     )
     html = "".join(
         out.get("data", {}).get("text/html", "")
-        for cell in nbformat.read(str(output), as_version=4).cells if cell.cell_type == "code"
+        for cell in nbformat.read(str(output), as_version=4).cells
+        if cell.cell_type == "code"
         for out in cell.outputs
     )
     assert expected in html
@@ -70,9 +81,22 @@ def test_report_notebook_runs_under_papermill(tmp_path, parameters, expected):
 @pytest.mark.slow
 def test_report_notebook_runs_with_the_papermill_cli(tmp_path):
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "papermill"), "notebooks/report.ipynb", str(tmp_path / "out.ipynb"), "-p", "start", "2016-07-01", "-p", "end", "2016-07-31",
-         "--no-progress-bar"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).parent / "papermill"),
+            "notebooks/report.ipynb",
+            str(tmp_path / "out.ipynb"),
+            "-p",
+            "start",
+            "2016-07-01",
+            "-p",
+            "end",
+            "2016-07-31",
+            "--no-progress-bar",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
 
@@ -80,9 +104,22 @@ def test_report_notebook_runs_with_the_papermill_cli(tmp_path):
 @pytest.mark.slow
 def test_explore_notebook_runs_with_nbconvert(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--execute", "--to", "notebook",
-         "--output-dir", str(tmp_path), "notebooks/explore.ipynb"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--execute",
+            "--to",
+            "notebook",
+            "--output-dir",
+            str(tmp_path),
+            "notebooks/explore.ipynb",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     executed = nbformat.read(str(tmp_path / "explore.ipynb"), as_version=4)

@@ -17,7 +17,12 @@ from analysis.parameters import (
 
 def test_defaults_fill_every_declared_parameter():
     assert check_parameters({}) == {
-        "title": "", "start": None, "end": None, "actors": [], "categories": [], "data_dir": None,
+        "title": "",
+        "start": None,
+        "end": None,
+        "actors": [],
+        "categories": [],
+        "data_dir": None,
     }
 
 

@@ -10,10 +10,10 @@ import sys
 
 import nbformat
 import pytest
+from conftest import REPO
 
 from analysis import ParameterError, RenderError, paths
 from analysis.render import output_lock, render
-from conftest import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -40,8 +40,21 @@ def test_verbatim_fields_can_find_their_source(table):
 def test_contract_fields_named_in_the_issue_are_kept():
     contract = {
         "sources": {"source_id", "title", "published"},
-        "events": {"event_id", "title", "summary", "category", "start", "end", "date_precision",
-                   "date_basis", "date_note", "date_text", "location", "source_id", "quote"},
+        "events": {
+            "event_id",
+            "title",
+            "summary",
+            "category",
+            "start",
+            "end",
+            "date_precision",
+            "date_basis",
+            "date_note",
+            "date_text",
+            "location",
+            "source_id",
+            "quote",
+        },
         "actors": {"actor_id", "name", "kind"},
         "event_actors": {"event_id", "actor_id", "role"},
         "figures": {"figure_id", "event_id", "measure", "low", "best", "high", "qualifier", "rule", "quote"},

@@ -1,0 +1,440 @@
+"""Each chart draws the marks its data calls for, says what it shows, and draws hostile text literally."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Annotation, Text
+
+from analysis import charts, load_timeline, metrics
+from analysis.load import Timeline
+from analysis.schema import TABLES_BY_NAME
+
+SOURCE = "un-news-2017-04-19"
+PLOTS = (charts.plot_timeline, charts.plot_human_cost, charts.plot_actor_matrix, charts.plot_reform_tracker)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def typed(table: str, rows: list[dict]) -> pd.DataFrame:
+    """A frame with the loader's dtypes, built from the schema; absent fields are empty text."""
+    spec = TABLES_BY_NAME[table]
+    raw = pd.DataFrame(rows, columns=list(spec.field_names), dtype=object).fillna("")
+    columns = {}
+    for field in spec.fields:
+        column = raw[field.name]
+        if field.enum:
+            columns[field.name] = pd.Categorical(column.where(column != ""), categories=list(field.values))
+        elif field.type == "date":
+            columns[field.name] = pd.to_datetime(column).astype("datetime64[ns]")
+        elif field.type == "integer":
+            columns[field.name] = pd.array([None if v == "" else int(v) for v in column], dtype="Int64")
+        else:
+            columns[field.name] = column.astype(str)
+    return pd.DataFrame(columns)
+
+
+def event(event_id: str, start: str, end: str | None = None, **fields) -> dict:
+    end = end or start
+    row = {
+        "event_id": event_id,
+        "title": event_id,
+        "summary": "s",
+        "category": "reform",
+        "area": "posture",
+        "start": start,
+        "end": end,
+        "date_precision": "day" if start == end else "range",
+        "date_basis": "stated",
+        "source_id": SOURCE,
+        "quote": "q",
+    }
+    return row | fields
+
+
+def tiny(events, actors=(), event_actors=(), figures=(), claims=(), source_title="A title") -> Timeline:
+    source = {"source_id": SOURCE, "title": source_title, "published": "2017-04-19", "publisher": "UN News"}
+    source |= {"kind": "news-article", "sha256": "0" * 64}
+    return Timeline(
+        sources=typed("sources", [source]),
+        events=typed("events", list(events)),
+        actors=typed("actors", [{"kind": "un-body", "source_id": SOURCE, "quote": "q"} | a for a in actors]),
+        event_actors=typed("event_actors", list(event_actors)),
+        figures=typed("figures", [{"rule": "r", "source_id": SOURCE, "quote": "q"} | f for f in figures]),
+        claims=typed("claims", [{"source_id": SOURCE, "quote": "q"} | c for c in claims]),
+    )
+
+
+def texts(chart: charts.Chart) -> list[Text]:
+    return [t for t in chart.figure.findobj(Text) if t.get_text()]
+
+
+def all_text(chart: charts.Chart) -> str:
+    """Every string drawn in the figure, wrapped lines joined back with spaces."""
+    return " | ".join(t.get_text().replace("\n", " ") for t in texts(chart))
+
+
+def with_gid(chart: charts.Chart, gid: str, kind=object) -> list:
+    return [a for a in chart.figure.findobj(lambda a: a.get_gid() == gid) if isinstance(a, kind)]
+
+
+def drawn_boxes(chart: charts.Chart):
+    """Window extents (pixels) of the figure's own texts after a real Agg draw, tick labels aside."""
+    canvas = FigureCanvasAgg(chart.figure)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    ticks = {id(t) for ax in chart.figure.axes for t in ax.get_xticklabels() + ax.get_yticklabels()}
+    return [(t, t.get_window_extent(renderer)) for t in texts(chart) if id(t) not in ticks and t.get_visible()]
+
+
+@pytest.fixture(scope="module")
+def real() -> Timeline:
+    return load_timeline()
+
+
+@pytest.fixture(scope="module")
+def crisis(real) -> Timeline:
+    return metrics.filter_timeline(real, start="2016-07-01", end="2016-07-31")
+
+
+@pytest.fixture(autouse=True)
+def no_pyplot_figures():
+    """No chart may leave a figure registered in pyplot's global state."""
+    assert plt.get_fignums() == []
+    yield
+    assert plt.get_fignums() == []
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+
+def test_timeline_draws_one_span_per_event_hatched_where_inferred(real):
+    chart = charts.plot_timeline(real)
+    spans = with_gid(chart, "event-span", Rectangle)
+    assert len(spans) == 13
+    assert sum(bool(s.get_hatch()) for s in spans) == (real.events["date_basis"] == "inferred").sum() == 12
+    assert with_gid(chart, "event-day") == []
+    assert "13 events" in chart.title
+    assert "13 events" in chart.alt_text and "12 inferred" in chart.alt_text
+    assert "8 events share the same window, 1 November 2016 – 19 April 2017" in chart.alt_text
+
+
+def test_timeline_span_runs_from_first_to_last_possible_day(real):
+    chart = charts.plot_timeline(real)
+    juba = min(with_gid(chart, "event-span", Rectangle), key=lambda r: r.get_x())
+    assert juba.get_x() == matplotlib.dates.date2num(pd.Timestamp("2016-07-08"))
+    assert juba.get_width() == 5  # 8 to 12 July inclusive
+    assert not juba.get_hatch()  # the article states these dates
+
+
+def test_timeline_labels_every_event_its_dates_and_every_phase(real):
+    chart = charts.plot_timeline(real)
+    drawn = all_text(chart)
+    for title in real.events["title"]:
+        assert title in drawn
+    for label in metrics.summarize_phases(real.events)["label"]:
+        assert label in drawn
+    assert "8–12 Jul 2016 · range, stated" in drawn
+    assert "Mar 2017 · month, inferred" in drawn
+    assert "Date inferred (hatched)" in drawn and "Date stated (solid)" in drawn
+
+
+def test_timeline_filter_draws_fewer_marks(crisis):
+    chart = charts.plot_timeline(crisis)
+    assert len(with_gid(chart, "event-span")) == len(crisis.events) == 2
+    assert "2 events" in chart.title and "2 events" in chart.alt_text
+
+
+def test_timeline_single_days_are_markers_open_when_inferred():
+    timeline = tiny(
+        [
+            event("stated-day", "2017-01-05"),
+            event("inferred-day", "2017-02-05", date_basis="inferred", date_note="n"),
+            event("a-range", "2017-01-01", "2017-01-31", date_precision="month"),
+        ]
+    )
+    chart = charts.plot_timeline(timeline)
+    days = with_gid(chart, "event-day", Line2D)
+    assert len(days) == 2 and len(with_gid(chart, "event-span")) == 1
+    faces = sorted(str(day.get_markerfacecolor()) for day in days)
+    assert faces == sorted([charts.CATEGORY_STYLES["reform"][0], "white"])
+    assert "Single day (open: inferred)" in all_text(chart)
+
+
+def test_timeline_labels_do_not_overlap_and_stay_on_the_page(real):
+    chart = charts.plot_timeline(real)
+    boxes = drawn_boxes(chart)
+    width, height = chart.figure.bbox.width, chart.figure.bbox.height
+    for _, box in boxes:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, box
+    for index, (first, one) in enumerate(boxes):
+        for second, other in boxes[index + 1 :]:
+            assert not one.overlaps(other), (first.get_text(), second.get_text())
+
+
+def test_timeline_height_grows_with_rows(real, crisis):
+    full, small = charts.plot_timeline(real).figure, charts.plot_timeline(crisis).figure
+    assert full.get_figwidth() == small.get_figwidth() == charts.WIDTH_IN
+    assert full.get_figheight() > small.get_figheight()
+
+
+def test_timeline_of_100000_events_is_an_aggregate_drawn_quickly():
+    n = 100_000
+    rng = np.random.default_rng(7)
+    starts = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D")
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(n)],
+            "title": [f"Event {i}" for i in range(n)],
+            "category": np.array(["violence", "reform", "assessment"])[rng.integers(0, 3, n)],
+            "start": starts,
+            "end": starts,
+            "date_basis": np.where(rng.random(n) < 0.25, "inferred", "stated"),
+            "source_id": SOURCE,
+        }
+    )
+    events["category"] = events["category"].astype(pd.CategoricalDtype(list(charts.CATEGORIES)))
+    timeline = replace(tiny([event("x", "2017-01-01")]), events=events)
+    began = time.perf_counter()
+    chart = charts.plot_timeline(timeline)
+    png = charts.to_png(chart, dpi=72)
+    assert time.perf_counter() - began < 20  # a few seconds on the project's machines; generous for CI
+    assert png.startswith(b"\x89PNG")
+    assert len(texts(chart)) < 200
+    assert "100,000 events" in chart.title and "per month" in chart.title
+    assert "100,000 events" in chart.alt_text and "busiest month" in chart.alt_text
+    bars = [p for p in chart.figure.findobj(Rectangle) if str(p.get_gid()).startswith("count-")]
+    assert sum(bar.get_height() for bar in bars) == n
+    assert with_gid(chart, "event-span") == []
+
+
+# --- human cost --------------------------------------------------------------------------------
+
+
+def test_human_cost_draws_open_ended_figures_as_arrows_to_the_edge(real):
+    chart = charts.plot_human_cost(real)
+    arrows = with_gid(chart, "figure-open-ended", Annotation)
+    assert len(arrows) == 2
+    assert with_gid(chart, "figure-range") == [] and with_gid(chart, "figure-best") == []
+    ax = chart.figure.axes[0]
+    assert sorted(arrow.xyann[0] for arrow in arrows) == [100, 201]  # each starts at its lower bound
+    for arrow in arrows:
+        assert arrow.xy[0] == ax.get_xlim()[1]  # and runs off to the edge: no upper end drawn
+        assert arrow.arrow_patch.get_arrowstyle().__class__.__name__ == "CurveFilledB"  # a head at the open end
+    assert ax.get_xlabel() == "people (lower bound)"
+
+
+def test_human_cost_writes_the_articles_words_and_bounds(real):
+    chart = charts.plot_human_cost(real)
+    drawn = all_text(chart)
+    assert "“Hundreds”" in drawn and "“more than 200”" in drawn
+    assert "at least 100, no upper bound given" in drawn and "at least 201, no upper bound given" in drawn
+    assert "“Hundreds” (at least 100, no upper bound given)" in chart.alt_text
+    assert "“more than 200” (at least 201, no upper bound given)" in chart.alt_text
+
+
+def test_human_cost_bounded_figure_is_a_range_with_its_best_estimate():
+    timeline = tiny(
+        [event("clash", "2017-01-05", category="violence", area="")],
+        figures=[{"figure_id": "f", "event_id": "clash", "measure": "killed", "low": 10, "best": 15, "high": 20}],
+    )
+    chart = charts.plot_human_cost(timeline)
+    (bar,) = with_gid(chart, "figure-range", Rectangle)
+    assert (bar.get_x(), bar.get_width()) == (10, 10)
+    (best,) = with_gid(chart, "figure-best", Line2D)
+    assert list(best.get_xdata()) == [15]
+    assert with_gid(chart, "figure-open-ended") == []
+    assert chart.figure.axes[0].get_xlabel() == "people"
+
+
+def test_human_cost_without_figures_says_so(real):
+    chart = charts.plot_human_cost(metrics.filter_timeline(real, categories=["reform"]))
+    assert "No figures reported in this selection" in all_text(chart)
+    assert with_gid(chart, "figure-open-ended") == []
+
+
+# --- actors x events ---------------------------------------------------------------------------
+
+
+def test_actor_matrix_marks_each_role_with_its_own_shape(real):
+    chart = charts.plot_actor_matrix(real)
+    drawn = {role: with_gid(chart, f"role-{role}", Line2D) for role in charts.ROLE_STYLES}
+    counts = real.event_actors["role"].astype(str).value_counts()
+    for role, lines in drawn.items():
+        assert sum(len(line.get_xdata()) for line in lines) == counts.get(role, 0), role
+    markers = {lines[0].get_marker() for lines in drawn.values() if lines}
+    assert len(markers) == len([lines for lines in drawn.values() if lines])
+    assert "11 actors, 13 events" in chart.title
+    assert "most involved: UNMISS, 7 events" in chart.alt_text
+
+
+def test_actor_matrix_prefers_short_names_and_labels_every_role(real):
+    drawn = all_text(charts.plot_actor_matrix(real))
+    assert "UNMISS" in drawn and "United Nations peacekeeping mission in South Sudan" not in drawn
+    assert "Department of Field Support" in drawn
+    for role in ("Party", "Author", "Recipient", "Leader", "Implementer", "Subject"):
+        assert role in drawn
+
+
+def test_actor_matrix_column_labels_do_not_overlap(real):
+    chart = charts.plot_actor_matrix(real)
+    boxes = [(t, box) for t, box in drawn_boxes(chart) if t.get_rotation() == 0]
+    width, height = chart.figure.bbox.width, chart.figure.bbox.height
+    for _, box in drawn_boxes(chart):
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, box
+    for index, (first, one) in enumerate(boxes):
+        for second, other in boxes[index + 1 :]:
+            assert not one.overlaps(other), (first.get_text(), second.get_text())
+    rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
+    assert len(rotated) == 13
+    steps = np.diff([t.get_position()[0] for t in rotated])
+    # At 45 degrees, neighbours stand apart by the column step times sin 45: more than a line of text.
+    assert steps.min() * np.sqrt(0.5) > charts.SMALL_PT * charts.LINE
+
+
+def test_actor_matrix_filter_draws_fewer_marks(crisis):
+    chart = charts.plot_actor_matrix(crisis)
+    marks = sum(len(line.get_xdata()) for line in chart.figure.findobj(Line2D) if str(line.get_gid()).startswith("role-"))
+    assert marks == 3
+    assert "each takes part in 1 event" in chart.alt_text
+
+
+# --- reform tracker ----------------------------------------------------------------------------
+
+
+def test_reform_tracker_marks_status_per_measure(real):
+    chart = charts.plot_reform_tracker(real)
+    (effect,) = with_gid(chart, "status-effect", Line2D)
+    (none,) = with_gid(chart, "status-none", Line2D)
+    assert (len(effect.get_xdata()), len(none.get_xdata())) == (3, 5)
+    assert none.get_markerfacecolor() == "white"
+    drawn = all_text(chart)
+    for area in ("Protection of civilians · 4 measures", "Crisis response", "Staff safety", "Posture"):
+        assert area in drawn
+    assert "UNMISS, troop and police contributing countries" in drawn
+    assert "8 measures in 5 areas" in chart.title
+    assert "an effect or assessment is reported for 3 and none is stated for 5" in chart.alt_text
+
+
+def test_reform_tracker_without_measures_says_so(crisis):
+    chart = charts.plot_reform_tracker(crisis)
+    assert "No reforms or operations in this selection" in all_text(chart)
+    assert with_gid(chart, "status-none") == []
+
+
+def test_many_measures_and_events_become_counts():
+    events = [event(f"m{i}", "2017-01-01", "2017-01-31", area="staff-safety") for i in range(45)]
+    actors = [{"actor_id": "unmiss", "name": "United Nations Mission in South Sudan", "short_name": "UNMISS"}]
+    links = [{"event_id": f"m{i}", "actor_id": "unmiss", "role": "implementer"} for i in range(45)]
+    timeline = tiny(events, actors, links)
+    tracker = charts.plot_reform_tracker(timeline)
+    assert [bar.get_width() for bar in with_gid(tracker, "status-none", Rectangle)] == [45]
+    matrix = charts.plot_actor_matrix(timeline)
+    assert "45 events" in matrix.title and "45" in [t.get_text() for t in texts(matrix)]
+    assert len(texts(matrix)) < 20
+
+
+# --- all charts --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_every_chart_has_title_alt_text_and_source_note_on_the_figure(real, plot):
+    chart = plot(real)
+    assert chart.title and chart.title in all_text(chart).replace(" | ", " ")
+    assert any(ch.isdigit() for ch in chart.alt_text)
+    assert chart.source_note.startswith('Source: UN News, "Peacekeepers in South Sudan working')
+    assert "19 April 2017" in chart.source_note
+    assert chart.source_note in all_text(chart)
+    assert chart.figure.get_figwidth() == charts.WIDTH_IN
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_every_chart_says_when_the_selection_is_empty(real, plot):
+    chart = plot(metrics.filter_timeline(real, start="2030-01-01"))
+    assert "in this selection" in all_text(chart)
+    assert charts.to_png(chart).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_to_png_is_byte_identical_across_calls_and_builds(real, plot):
+    chart = plot(real)
+    first, second = charts.to_png(chart), charts.to_png(chart)
+    assert first == second
+    assert charts.to_png(plot(real)) == first
+    assert first.startswith(b"\x89PNG") and b"Software" not in first
+
+
+HOSTILE = [
+    "$5 to $10",
+    "$\\frac{1$",
+    "<script>alert(1)</script>",
+    "*x* _y_",
+    "שלום עולם",
+    "zero\u200bwidth\u200djoin",
+    "a\\n^{2}$",
+]
+
+
+def hostile_timeline() -> Timeline:
+    events = [
+        event(f"e{i}", f"2017-01-0{i + 1}", category="reform", area="staff-safety", title=text) for i, text in enumerate(HOSTILE)
+    ]
+    actors = [{"actor_id": f"a{i}", "name": text} for i, text in enumerate(HOSTILE)]
+    links = [{"event_id": f"e{i}", "actor_id": f"a{i}", "role": "implementer"} for i in range(len(HOSTILE))]
+    figures = [
+        {"figure_id": f"f{i}", "event_id": f"e{i}", "measure": "killed", "low": 100, "qualifier": text}
+        for i, text in enumerate(HOSTILE)
+    ]
+    claims = [
+        {"claim_id": f"c{i}", "event_id": f"e{i}", "actor_id": f"a{i}", "kind": "effect", "statement": text}
+        for i, text in enumerate(HOSTILE)
+    ]
+    return tiny(events, actors, links, figures, claims, source_title="$x$ <b>")
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_hostile_text_is_drawn_literally_and_never_as_math(plot):
+    chart = plot(hostile_timeline())
+    png = charts.to_png(chart)
+    assert png.startswith(b"\x89PNG")
+    drawn = all_text(chart)
+    for text in HOSTILE:
+        assert text in drawn, text
+    assert '"$x$ <b>"' in chart.source_note and '"$x$ <b>"' in drawn
+    for artist in texts(chart):
+        if "$" in artist.get_text():
+            assert artist.get_parse_math() is False, artist.get_text()
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_very_long_text_is_cut_with_an_ellipsis(plot):
+    long = "Long " * 2_000 + "Unbroken" * 500
+    timeline = tiny(
+        [event("e", "2017-01-01", "2017-01-31", title=long, area="posture")],
+        [{"actor_id": "a", "name": long}],
+        [{"event_id": "e", "actor_id": "a", "role": "implementer"}],
+        [{"figure_id": "f", "event_id": "e", "measure": "killed", "low": 5, "qualifier": long}],
+        [{"claim_id": "c", "event_id": "e", "actor_id": "a", "kind": "effect", "statement": long}],
+        source_title=long,
+    )
+    chart = plot(timeline)
+    assert "…" in all_text(chart)
+    assert max(len(t.get_text()) for t in texts(chart)) < 600
+    assert charts.to_png(chart).startswith(b"\x89PNG")
+
+
+def test_an_unbroken_string_wider_than_the_line_is_split_then_cut():
+    lines = charts._wrap("x" * 5_000, 1.0, charts.BODY_PT, max_lines=2)
+    assert len(lines) == 2 and lines[-1].endswith("…")
+    assert all(charts._width_in(line, charts.BODY_PT) <= 1.0 for line in lines)
