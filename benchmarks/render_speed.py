@@ -1,0 +1,144 @@
+"""Rendering speed, measured side by side in one run: our render against the naive chain and the in-process limit.
+
+Every row is a whole cold process (as a user runs it), timed with a wall clock, repeated and
+reported as the median. Rows, for the `full` report (HTML + PDF):
+
+- in-process limit: a plain script drawing the same figures and page, no kernel (inprocess_report.py);
+- naive chain: `papermill` CLI, then `jupyter nbconvert --to html`, then the WeasyPrint CLI;
+- ours: `python -m analysis render --report full --force`;
+and for the batch of declared variants, with --jobs 1 and 2, against the in-process limit for the
+same parameter sets; and the cached re-run (nothing changed).
+
+Usage: python benchmarks/render_speed.py [--repeat N]
+Writes benchmarks/results/render_speed.json and .png beside the printed table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(REPO))
+
+from analysis.parameters import check_parameters, load_variants  # noqa: E402
+
+
+def timed(command: list[str], cwd: Path = REPO) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def parameter_sets() -> list[dict]:
+    """The declared variants' parameters, as the notebook receives them."""
+    return [check_parameters({"title": v.title, **v.parameters}) for v in load_variants()]
+
+
+def measure(repeat: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {}
+    sets = parameter_sets()
+    python = str(BIN / "python")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        out = scratch / "out"
+        out.mkdir()
+        for _ in range(repeat):
+            runs = {
+                "one report: in-process limit": [python, "benchmarks/inprocess_report.py", str(scratch), json.dumps([{}])],
+                "one report: ours (render, HTML + PDF)": [
+                    python, "-m", "analysis", "render", "--report", "full", "--force", "--out", str(out)
+                ],
+                "one report: naive chain (papermill, nbconvert, weasyprint CLIs)": None,
+                f"batch of {len(sets)}: in-process limit": [
+                    python, "benchmarks/inprocess_report.py", str(scratch), json.dumps(sets)
+                ],
+                f"batch of {len(sets)}: ours --jobs 1": [
+                    python, "-m", "analysis", "render", "--force", "--jobs", "1", "--out", str(out)
+                ],
+                f"batch of {len(sets)}: ours --jobs 2": [
+                    python, "-m", "analysis", "render", "--force", "--jobs", "2", "--out", str(out)
+                ],
+                f"batch of {len(sets)}: ours, cached re-run": [python, "-m", "analysis", "render", "--out", str(out)],
+            }
+            for label, command in runs.items():
+                if command is None:
+                    seconds = naive_chain(scratch)
+                else:
+                    seconds = timed(command)
+                times.setdefault(label, []).append(seconds)
+    return times
+
+
+def naive_chain(scratch: Path) -> float:
+    executed, page, pdf = scratch / "naive.ipynb", scratch / "naive.html", scratch / "naive.pdf"
+    started = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "papermill"), "notebooks/report.ipynb", str(executed), "--cwd", "notebooks", "--no-progress-bar"],
+        cwd=REPO, check=True, capture_output=True,
+    )
+    subprocess.run(
+        [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed), "--output", str(page)],
+        cwd=REPO, check=True, capture_output=True,
+    )
+    subprocess.run([str(BIN / "weasyprint"), str(page), str(pdf)], cwd=REPO, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def table(times: dict[str, list[float]]) -> tuple[str, dict]:
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    limit_one = medians["one report: in-process limit"]
+    batch_limit = next(v for k, v in medians.items() if k.startswith("batch") and k.endswith("in-process limit"))
+    lines = ["| run | median s | × its in-process limit |", "|---|---|---|"]
+    for label, seconds in medians.items():
+        limit = limit_one if label.startswith("one report") else batch_limit
+        lines.append(f"| {label} | {seconds:.2f} | {seconds / limit:.2f} |")
+    ours = medians["one report: ours (render, HTML + PDF)"]
+    naive = medians["one report: naive chain (papermill, nbconvert, weasyprint CLIs)"]
+    cached = next(v for k, v in medians.items() if k.endswith("cached re-run"))
+    targets = [
+        ("one report ≤ 2.0× the in-process limit", ours / limit_one, ours / limit_one <= 2.0),
+        ("one report ≥ 3× faster than the naive chain", naive / ours, naive / ours >= 3.0),
+        ("cached re-run ≤ 0.5 s", cached, cached <= 0.5),
+    ]
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {name} | {value:.2f} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
+    return "\n".join(lines), medians
+
+
+def save_chart(medians: dict[str, float], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 0.45 * len(medians) + 1.2))
+    axes = figure.subplots()
+    labels = list(medians)[::-1]
+    axes.barh(labels, [medians[label] for label in labels], color="#0072B2")
+    axes.set_xlabel("seconds (median, whole cold process)")
+    axes.set_title("Rendering speed, measured side by side")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    times = measure(args.repeat)
+    text, medians = table(times)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "render_speed.json").write_text(json.dumps({"seconds": times, "medians": medians}, indent=2))
+    save_chart(medians, RESULTS / "render_speed.png")
+    print(f"\nsaved {RESULTS / 'render_speed.json'} and {RESULTS / 'render_speed.png'}")
+
+
+if __name__ == "__main__":
+    main()
