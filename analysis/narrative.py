@@ -89,7 +89,9 @@ class Citations:
                 f'<a class="back" href="#cite-{number}-{use}" aria-label="back to citation {number}">↩</a>'
                 for use in range(1, self._uses[number] + 1)
             )
-            items.append(f'<li id="source-{number}"><q>{text(quote)}</q> — {where}. {backlinks}</li>')
+            items.append(
+                f'<li id="source-{number}"><blockquote>{text(quote)}</blockquote> {where}. {backlinks}</li>'
+            )
         return '<ol class="sources">\n' + "\n".join(items) + "\n</ol>"
 
 
@@ -158,11 +160,15 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
             f'<p class="span">{format_day(phase.start)} – {format_day(phase.end)}; '
             f"{phase.events} event{'s' if phase.events != 1 else ''}.</p>"
         ]
+        notes_shown: set[str] = set()
         for event_id in phase.event_ids:
             event = events.loc[events["event_id"] == event_id].iloc[0]
             paragraphs.append(_fact(event_sentence(event), citations.cite(event["source_id"], event["quote"])))
             if event["date_basis"] == "inferred":
-                paragraphs.append(f'<p class="date-note">How the date was inferred: {text(event["date_note"])}</p>')
+                note = event["date_note"]
+                said = "the same as for the event above." if note in notes_shown else text(note)
+                notes_shown.add(note)
+                paragraphs.append(f'<p class="date-note">How the date was inferred: {said}</p>')
             for _, row in cost[cost["event_id"] == event_id].iterrows():
                 paragraphs.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
             for _, claim in timeline.claims[timeline.claims["event_id"] == event_id].iterrows():

@@ -110,11 +110,13 @@ class Report:
     def summary(self) -> Fragment:
         return Fragment(f'<section id="summary"><h2>Summary</h2>\n{self._summary}\n</section>')
 
-    def charts_heading(self) -> Fragment:
-        return Fragment('<h2 id="charts">Charts</h2>')
+    def charts(self) -> Fragment:
+        """Every chart under one heading, so the heading never stands alone at the foot of a page."""
+        figures = "\n".join(self.chart(name).html for name in CHART_NAMES)
+        return Fragment(f'<section id="charts"><h2>Charts</h2>\n{figures}\n</section>')
 
     def chart(self, name: str) -> Fragment:
-        """One chart as an embedded PNG with its generated alt text, title and source note."""
+        """One chart as an embedded PNG; its alt text, generated from the data, is also its caption."""
         from . import charts
 
         plotters = {
@@ -131,8 +133,7 @@ class Report:
             f'<figure class="chart" id="chart-{name}">'
             # alt is an attribute: escaped, but never wrapped in <bdi> as text() does for body text
             f'<img src="data:image/png;base64,{png}" alt="{html.escape(chart.alt_text, quote=True)}">'
-            f"<figcaption><strong>{text(chart.title)}</strong> {text(chart.alt_text)} "
-            f'<span class="source-note">{text(chart.source_note)}</span></figcaption></figure>'
+            f"<figcaption>{text(chart.alt_text)}</figcaption></figure>"
         )
 
     def sections(self) -> Fragment:

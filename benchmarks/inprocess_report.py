@@ -18,9 +18,7 @@ from analysis.report import build_report
 
 def write_report(target: Path, parameters: dict) -> None:
     report = build_report(**parameters)
-    parts = [report.header(), report.summary(), report.charts_heading()]
-    parts += [report.chart(name) for name in ("timeline", "human_cost", "actors", "reforms")]
-    parts += [report.sections()]
+    parts = [report.header(), report.summary(), report.charts(), report.sections()]
     parts += [report.table(name) for name in ("events", "human_cost", "reforms", "remaining")]
     parts += [report.method(), report.sources()]
     body = "\n".join(part.html for part in parts)
