@@ -29,8 +29,16 @@ from .schema import TABLES, TABLES_BY_NAME, Field, Table
 DEFAULT_MAX_INPUT_MB = 100
 # A rule broken on many rows is reported row by row up to this count, then summarized.
 MAX_PROBLEMS_PER_RULE = 50
+MAX_HINT_IDS = 5_000
+EARLIEST_DAY = pd.Timestamp("1678-01-01")
+LATEST_DAY = pd.Timestamp("2261-12-31")
 _BOM = b"\xef\xbb\xbf"
 _AMBIGUOUS_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})")
+# Arrow's default allocator (mimalloc) hands freed memory back to the system at once, and the CSV
+# reader allocates and frees block after block: with transparent huge pages each block then faults
+# in afresh. The C library's allocator reuses it; on a 375 MB file, parsing took a third the time.
+_CSV_MEMORY = pa.system_memory_pool()
+_SOURCE_ID = re.compile(TABLES_BY_NAME["sources"].field("source_id").pattern)
 
 
 @dataclass
@@ -114,16 +122,17 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
         if raw is not None:
             raws[table.name] = raw
     parsed: dict[tuple[str, str], pd.Series] = {}
+    codes = _Codes(raws)
     for raw in raws.values():
-        _check_fields(raw, collector, parsed)
-        _check_primary_key(raw, collector)
+        _check_fields(raw, collector, parsed, codes)
+        _check_primary_key(raw, collector, codes)
     for raw in raws.values():
-        _check_foreign_keys(raw, raws, collector)
+        _check_foreign_keys(raw, raws, collector, codes)
     _check_event_dates(raws.get("events"), parsed, collector)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
     texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
     for raw in raws.values():
-        _check_verbatim(raw, texts, collector)
+        _check_verbatim(raw, texts, collector, codes)
     if collector.problems:
         raise TimelineError(collector.problems)
     frames = {name: _typed(raw, parsed) for name, raw in raws.items()}
@@ -134,26 +143,54 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     )
 
 
-def _read_bytes(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bytes | None:
+def _readable(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bool:
+    """Whether ``path`` is a file within the size limit; if not, say why."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         collector.add(Problem(label, "file not found", missing_input=True))
-        return None
+        return False
     except OSError as error:
         collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
-        return None
+        return False
     if path.is_dir():
         collector.add(Problem(label, "is a folder, expected a file", missing_input=True))
-        return None
+        return False
     if max_bytes is not None and size > max_bytes:
         collector.add(Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)"))
+        return False
+    return True
+
+
+def _read_bytes(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bytes | None:
+    if not _readable(path, label, collector, max_bytes):
         return None
     try:
         return path.read_bytes()
     except OSError as error:
         collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
         return None
+
+
+def _read_head(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bytes | None:
+    """As ``_read_bytes``, but only up to the first line break: Arrow streams the rest from the file.
+
+    Reading a large file whole into one bytes object costs more than parsing it (every page of
+    fresh memory faults in), so the body is read only when pyarrow refuses it, to say why.
+    """
+    if not _readable(path, label, collector, max_bytes):
+        return None
+    blocks = []
+    try:
+        with path.open("rb") as file:
+            while block := file.read(2**16):
+                blocks.append(block)
+                if b"\n" in block:
+                    break
+    except OSError as error:
+        collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
+        return None
+    return b"".join(blocks)
 
 
 def _utf8_problems(data: bytes, label: str, limit: int = 10) -> list[Problem]:
@@ -175,7 +212,7 @@ def _utf8_problems(data: bytes, label: str, limit: int = 10) -> list[Problem]:
 
 def _read_table(table: Table, path: Path, collector: _Collector, max_bytes: int | None) -> _RawTable | None:
     label = paths.display(path)
-    data = _read_bytes(path, label, collector, max_bytes)
+    data = _read_head(path, label, collector, max_bytes)  # the header line; pyarrow reads the rest
     if data is None:
         return None
     start = len(_BOM) if data.startswith(_BOM) else 0
@@ -191,32 +228,43 @@ def _read_table(table: Table, path: Path, collector: _Collector, max_bytes: int 
         return None
     if not _check_header(table, header, label, collector):
         return None
-    body = pa.py_buffer(data).slice(start)
-    try:
-        arrow = pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                null_values=[],
-            ),
-        )
-    except pa.ArrowInvalid:
-        problems = _utf8_problems(data, label) or _structure_problems(data[start:], len(header), label)
-        collector.problems.extend(problems or [Problem(label, "cannot be parsed as CSV")])
-        return None
+    # pyarrow parses in blocks of 1 MB and refuses a row longer than a block: then the file is one block.
+    for whole in (False, True):
+        try:
+            with pa.OSFile(str(path)) as body:
+                body.seek(start)
+                block_size = body.size() - start + 1 if whole else None
+                arrow = pacsv.read_csv(
+                    body,
+                    read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=block_size),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={name: pa.large_string() for name in header},  # as pandas holds text
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                        null_values=[],
+                    ),
+                    memory_pool=_CSV_MEMORY,
+                )
+            break
+        except pa.ArrowInvalid as error:
+            if not whole and "straddl" in str(error):
+                continue
+            data = _read_bytes(path, label, collector, max_bytes)
+            if data is None:
+                return None
+            problems = _utf8_problems(data, label) or _structure_problems(data[start:], len(header), label)
+            collector.problems.extend(problems or [Problem(label, "cannot be parsed as CSV")])
+            return None
+        except OSError as error:  # the file changed or vanished while pyarrow read it
+            collector.add(Problem(label, f"cannot read: {error.strerror or error}", missing_input=True))
+            return None
     frame = arrow.to_pandas()
-    lines = 2 + np.arange(arrow.num_rows)
-    # Without carriage returns, each row ends at one "\n" of its own and the header at one more:
-    # any further "\n" is inside a value, and only then need the values' line breaks be counted.
-    if data.count(b"\n") != arrow.num_rows + 1 or not data.endswith(b"\n") or b"\r" in data:
-        newlines = np.zeros(arrow.num_rows, dtype=np.int64)
-        for column in arrow.columns:
+    newlines = np.zeros(arrow.num_rows, dtype=np.int64)
+    for column in arrow.columns:
+        if _may_hold_newline(column):  # counting is slow; most columns have no line break at all
             newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
-        lines = lines + np.concatenate(([0], np.cumsum(newlines)[:-1]))
+    lines = 2 + np.arange(arrow.num_rows) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
     raw = _RawTable(table, label, frame[list(table.field_names)], lines)
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
     if blank.any():
@@ -227,6 +275,17 @@ def _read_table(table: Table, path: Path, collector: _Collector, max_bytes: int 
     if raw.frame.empty and not table.may_be_empty:
         collector.add(Problem(label, f"0 {table.name}: the timeline needs at least one", line=1))
     return raw
+
+
+def _may_hold_newline(column: pa.ChunkedArray) -> bool:
+    """False only if no "\n" byte is in the column's character data (scanned raw, at memory speed)."""
+    for chunk in column.chunks:
+        buffers = chunk.buffers()
+        if len(buffers) != 3:
+            return True
+        if buffers[2] is not None and buffers[2].to_pybytes().find(b"\n") >= 0:
+            return True
+    return False
 
 
 def _check_header(table: Table, header: list[str], label: str, collector: _Collector) -> bool:
@@ -266,12 +325,15 @@ def _structure_problems(data: bytes, width: int, label: str) -> list[Problem]:
     except csv.Error as error:
         if "unexpected end of data" in str(error):
             problems.append(Problem(label, "quoted field opened here is never closed", line=record_start))
+        elif reader.line_num > record_start:  # a quote left open swallowed the line breaks up to the error
+            where = f"quoted field opened here runs on to line {reader.line_num}, where the CSV breaks"
+            problems.append(Problem(label, f"{where}: {error}", line=record_start))
         else:
             problems.append(Problem(label, f"malformed CSV: {error}", line=reader.line_num))
     return problems
 
 
-def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict) -> None:
+def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict, codes: _Codes) -> None:
     frame = raw.frame
     for spec in raw.table.fields:
         column = frame[spec.name]
@@ -280,7 +342,8 @@ def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict) -> None:
             collector.rows(raw, ~present, spec.name, lambda row: "required value is missing")
         values = column.array  # positional, read only for the rows reported
         if spec.pattern:
-            bad = present & ~column.str.fullmatch(spec.pattern).to_numpy(dtype=bool)
+            indices, distinct = codes.text(raw.table.name, spec.name)  # each distinct value matched once
+            bad = present & ~distinct.str.fullmatch(spec.pattern).to_numpy(dtype=bool)[indices]
             collector.rows(raw, bad, spec.name, lambda row: _pattern_message(spec, values[row]))
         if spec.enum:
             bad = present & ~column.isin(spec.values).to_numpy()
@@ -294,13 +357,26 @@ def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict) -> None:
             numbers = pd.to_numeric(column.where(present & whole), errors="raise").astype("Int64")
             parsed[(raw.table.name, spec.name)] = numbers
         if spec.type == "date":
-            iso = column.str.fullmatch(r"\d{4}-\d{2}-\d{2}").to_numpy(dtype=bool)
+            indices, distinct = codes.text(raw.table.name, spec.name)  # each distinct day parsed once
+            distinct_iso = distinct.str.fullmatch(r"\d{4}-\d{2}-\d{2}").to_numpy(dtype=bool)
+            iso = distinct_iso[indices]
             collector.rows(raw, present & ~iso, spec.name, lambda row: _date_format_message(values[row]))
             # Coercion here is deliberate and never silent: every value it turns into NaT is reported.
-            dates = pd.to_datetime(column.where(present & iso), format="%Y-%m-%d", errors="coerce")
+            distinct_dates = pd.to_datetime(
+                distinct.where((distinct != "").to_numpy() & distinct_iso), format="%Y-%m-%d", errors="coerce"
+            )
+            dates = pd.Series(distinct_dates.to_numpy()[indices], index=column.index, name=column.name)
             unreal = present & iso & dates.isna().to_numpy()
             collector.rows(raw, unreal, spec.name, lambda row: f"{values[row]!r} is not a real date")
-            parsed[(raw.table.name, spec.name)] = dates.astype("datetime64[ns]")
+            # Days are stored as datetime64[ns], whose range ends are pandas' own limits.
+            outside = (dates.notna() & ((dates < EARLIEST_DAY) | (dates > LATEST_DAY))).to_numpy()
+            collector.rows(
+                raw,
+                outside,
+                spec.name,
+                lambda row: f"{values[row]!r} is outside the supported range {EARLIEST_DAY:%Y-%m-%d} to {LATEST_DAY:%Y-%m-%d}",
+            )
+            parsed[(raw.table.name, spec.name)] = dates.where(~outside).astype("datetime64[ns]")
 
 
 def _pattern_message(spec: Field, value: str) -> str:
@@ -328,26 +404,110 @@ def _date_format_message(value: str) -> str:
     return f"{value!r} is not YYYY-MM-DD"
 
 
-def _check_primary_key(raw: _RawTable, collector: _Collector) -> None:
+def _check_primary_key(raw: _RawTable, collector: _Collector, codes: _Codes) -> None:
     key = list(raw.table.primary_key)
     frame = raw.frame
+    if _all_distinct(raw, codes):
+        return
     complete = (frame[key] != "").all(axis=1).to_numpy()
     duplicated = frame.duplicated(subset=key, keep="first").to_numpy() & complete
     if not duplicated.any():
         return
-    first_line: dict[tuple, int] = {}
-    involved = frame.duplicated(subset=key, keep=False).to_numpy() & complete
-    for row in np.flatnonzero(involved):
-        first_line.setdefault(tuple(frame.iloc[row][key]), int(raw.lines[row]))
+    # The line of each key's first row, for all rows at once: a loop over a million duplicates took minutes.
+    group = frame.groupby(key, sort=False).ngroup().to_numpy()
+    first_line = pd.Series(raw.lines).groupby(group).transform("min").to_numpy()
     collector.rows(
         raw,
         duplicated,
         "/".join(key),
-        lambda row: f"duplicate {'/'.join(key)} (first defined at line {first_line[tuple(frame.iloc[row][key])]})",
+        lambda row: f"duplicate {'/'.join(key)} (first defined at line {first_line[row]})",
     )
 
 
-def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _Collector) -> None:
+class _Codes:
+    """Text columns dictionary-encoded once (in Arrow), for the checks of keys, references and patterns.
+
+    ``codes(table, field)`` gives one integer per row and the distinct values they index. Columns
+    joined by foreign keys are encoded together, so equal text has equal codes in every table.
+    """
+
+    def __init__(self, raws: dict[str, _RawTable]) -> None:
+        self._raws = raws
+        self._root: dict[tuple[str, str], tuple[str, str]] = {}
+        for raw in raws.values():
+            for foreign_key in raw.table.foreign_keys:
+                if foreign_key.table in raws:
+                    (child,), (parent,) = foreign_key.fields, foreign_key.reference
+                    a, b = self._find((raw.table.name, child)), self._find((foreign_key.table, parent))
+                    if a != b:
+                        self._root[a] = b
+        self._done: dict[tuple[str, str], tuple[np.ndarray, pa.Array]] = {}
+
+    def _find(self, column: tuple[str, str]) -> tuple[str, str]:
+        while column in self._root:
+            column = self._root[column]
+        return column
+
+    def __call__(self, table: str, field: str) -> tuple[np.ndarray, pa.Array]:
+        if (table, field) not in self._done:
+            root = self._find((table, field))
+            members = [(table, field)] + [c for c in self._root if c != (table, field) and self._find(c) == root]
+            if root not in members:
+                members.append(root)
+            columns = [self._raws[name].frame[column] for name, column in members]
+            indices, distinct = _dictionary_encode(columns)
+            offset = 0
+            for member, column in zip(members, columns, strict=True):
+                self._done[member] = (indices[offset : offset + len(column)], distinct)
+                offset += len(column)
+        return self._done[(table, field)]
+
+    def text(self, table: str, field: str) -> tuple[np.ndarray, pd.Series]:
+        """As calling it, with the distinct values as a Series of the column's own dtype."""
+        indices, distinct = self(table, field)
+        return indices, distinct.to_pandas().astype(self._raws[table].frame[field].dtype)
+
+
+def _dictionary_encode(columns: list[pd.Series]) -> tuple[np.ndarray, pa.Array]:
+    """Codes for the rows of ``columns`` one after the other, and the distinct values they index."""
+    chunks = []
+    for column in columns:
+        array = pa.array(column)  # zero-copy where pandas holds the text in Arrow
+        chunks += array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    kind = chunks[0].type if chunks else pa.large_string()
+    encoded = pc.dictionary_encode(pa.chunked_array([chunk.cast(kind) for chunk in chunks], type=kind))
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), pa.array([], type=kind)
+    distinct = encoded.chunk(0).dictionary
+    # Arrow gives every chunk the one dictionary of the whole; should it not, encode a single array.
+    if any(_memory(chunk.dictionary) != _memory(distinct) for chunk in encoded.chunks):
+        encoded = pc.dictionary_encode(pa.concat_arrays([chunk.cast(kind) for chunk in chunks]))
+        return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
+    indices = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks])
+    return indices, distinct
+
+
+def _memory(array: pa.Array) -> tuple:
+    """Where an Arrow array's data lies: the same for two views of the very same array."""
+    return tuple(None if b is None else b.address for b in array.buffers()), array.offset, len(array)
+
+
+def _all_distinct(raw: _RawTable, codes: _Codes) -> bool:
+    """True if no two rows have the same key: a fast path, before pandas finds the duplicates."""
+    group = np.zeros(len(raw.frame), dtype=np.int64)
+    size = 1
+    for name in raw.table.primary_key:
+        indices, distinct = codes(raw.table.name, name)
+        count = max(len(distinct), 1)
+        if size * count >= 2**62:
+            return False
+        group = group * count + indices
+        size *= count
+    group.sort()
+    return not (group[1:] == group[:-1]).any()
+
+
+def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _Collector, codes: _Codes) -> None:
     for foreign_key in raw.table.foreign_keys:
         parent = raws.get(foreign_key.table)
         if parent is None:
@@ -355,7 +515,10 @@ def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _
         (child_field,), (parent_field,) = foreign_key.fields, foreign_key.reference
         column = raw.frame[child_field]
         known = parent.frame[parent_field]
-        dangling = (column != "").to_numpy() & ~_isin(column, known)
+        parent_codes, distinct = codes(parent.table.name, parent_field)
+        known_codes = np.zeros(len(distinct), dtype=bool)
+        known_codes[parent_codes] = True
+        dangling = (column != "").to_numpy() & ~known_codes[codes(raw.table.name, child_field)[0]]
         if not dangling.any():
             continue
         values = column.array
@@ -363,7 +526,8 @@ def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _
 
         def message(row: int) -> str:
             value = values[row]
-            hint = difflib.get_close_matches(value, known_ids, n=1)
+            # A close-match search costs time in the number of ids; past a few thousand, skip the hint.
+            hint = difflib.get_close_matches(value, known_ids, n=1) if len(known_ids) <= MAX_HINT_IDS else []
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
             listed = ", ".join(known_ids[:10]) + (", …" if len(known_ids) > 10 else "")
             return f"{child_field} {value!r} not found in {parent.table.path}{suggestion} (known: {listed})"
@@ -375,12 +539,6 @@ def _arrow(column: pd.Series) -> pa.Array:
     """A text column as one Arrow array (zero-copy where pandas already holds it in Arrow)."""
     array = pa.array(column)
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
-def _isin(column: pd.Series, known: pd.Series) -> np.ndarray:
-    """``column.isin(known)`` as a NumPy mask, hashed in Arrow (pandas' isin loops in Python for text)."""
-    found = pc.is_in(_arrow(column), value_set=_arrow(known))
-    return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collector) -> None:
@@ -434,7 +592,8 @@ def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, 
         return texts
     ids, digests = raw.frame["source_id"].to_numpy(), raw.frame["sha256"].to_numpy()
     for row, source_id in enumerate(ids):
-        if not source_id:
+        # An id the pattern check refused is never made a path: it may hold a NUL or lead out of sources/.
+        if not _SOURCE_ID.fullmatch(source_id):
             continue
         path = paths.source_file(data_dir, source_id)
         label = paths.display(path)
@@ -467,15 +626,14 @@ def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, 
     return texts
 
 
-def _check_verbatim(raw: _RawTable, texts: dict[str, SourceText], collector: _Collector) -> None:
+def _check_verbatim(raw: _RawTable, texts: dict[str, SourceText], collector: _Collector, codes: _Codes) -> None:
     verbatim = [spec.name for spec in raw.table.fields if spec.verbatim]
     if not verbatim:
         return
     frame = raw.frame
     for name in verbatim:
-        pairs = frame[["source_id", name]].drop_duplicates()
         failures: dict[tuple[str, str], str] = {}
-        for source_id, value in pairs.itertuples(index=False):
+        for source_id, value in _distinct_pairs(raw, "source_id", name, codes):
             text = texts.get(source_id)
             if text is None or value == "":
                 continue
@@ -492,6 +650,21 @@ def _check_verbatim(raw: _RawTable, texts: dict[str, SourceText], collector: _Co
             name,
             lambda row: failures[(frame["source_id"].iat[row], frame[name].iat[row])],
         )
+
+
+def _distinct_pairs(raw: _RawTable, first: str, second: str, codes: _Codes) -> list[tuple[str, str]]:
+    """The distinct (first, second) value pairs of the rows, as ``drop_duplicates`` finds them."""
+    first_codes, first_values = codes(raw.table.name, first)
+    second_codes, second_values = codes(raw.table.name, second)
+    width = max(len(second_values), 1)
+    pairs = pd.unique(first_codes.astype(np.int64) * width + second_codes)
+    return list(
+        zip(
+            first_values.take(pa.array(pairs // width)).to_pylist(),
+            second_values.take(pa.array(pairs % width)).to_pylist(),
+            strict=True,
+        )
+    )
 
 
 def _typed(raw: _RawTable, parsed: dict) -> pd.DataFrame:

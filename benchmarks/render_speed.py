@@ -55,25 +55,49 @@ def measure(repeat: int) -> dict[str, list[float]]:
             runs = {
                 "one report: in-process limit": [python, "benchmarks/inprocess_report.py", str(scratch), json.dumps([{}])],
                 "one report: ours (render, HTML + PDF)": [
-                    python, "-m", "analysis", "render", "--report", "full", "--force", "--out", str(out)
+                    python,
+                    "-m",
+                    "analysis",
+                    "render",
+                    "--report",
+                    "full",
+                    "--force",
+                    "--out",
+                    str(out),
                 ],
                 "one report: naive chain (papermill, nbconvert, weasyprint CLIs)": None,
                 f"batch of {len(sets)}: in-process limit": [
-                    python, "benchmarks/inprocess_report.py", str(scratch), json.dumps(sets)
+                    python,
+                    "benchmarks/inprocess_report.py",
+                    str(scratch),
+                    json.dumps(sets),
                 ],
                 f"batch of {len(sets)}: ours --jobs 1": [
-                    python, "-m", "analysis", "render", "--force", "--jobs", "1", "--out", str(out)
+                    python,
+                    "-m",
+                    "analysis",
+                    "render",
+                    "--force",
+                    "--jobs",
+                    "1",
+                    "--out",
+                    str(out),
                 ],
                 f"batch of {len(sets)}: ours --jobs 2": [
-                    python, "-m", "analysis", "render", "--force", "--jobs", "2", "--out", str(out)
+                    python,
+                    "-m",
+                    "analysis",
+                    "render",
+                    "--force",
+                    "--jobs",
+                    "2",
+                    "--out",
+                    str(out),
                 ],
                 f"batch of {len(sets)}: ours, cached re-run": [python, "-m", "analysis", "render", "--out", str(out)],
             }
             for label, command in runs.items():
-                if command is None:
-                    seconds = naive_chain(scratch)
-                else:
-                    seconds = timed(command)
+                seconds = naive_chain(scratch) if command is None else timed(command)
                 times.setdefault(label, []).append(seconds)
     return times
 
@@ -83,11 +107,15 @@ def naive_chain(scratch: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
         [str(BIN / "papermill"), "notebooks/report.ipynb", str(executed), "--cwd", "notebooks", "--no-progress-bar"],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
     )
     subprocess.run(
         [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed), "--output", str(page)],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
     )
     subprocess.run([str(BIN / "weasyprint"), str(page), str(pdf)], cwd=REPO, check=True, capture_output=True)
     return time.perf_counter() - started

@@ -374,3 +374,12 @@ def test_missing_timeline_folder(tmp_path):
         load_timeline(tmp_path / "nowhere")
     assert caught.value.exit_code == 66
     assert "timeline folder not found" in str(caught.value)
+
+
+def test_dates_outside_the_supported_range_are_reported_not_crashed(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", "1008-11-01,2016-07-12,range")
+    assert only_problem(data_copy.root).endswith(
+        f"events.csv:{line}: event \"juba-fighting\": '1008-11-01' is outside the supported range "
+        "1678-01-01 to 2261-12-31 (field start)"
+    )
