@@ -629,8 +629,8 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         title = f"Who took part in which event: {_count(len(order), 'actor')}, {_count(len(events), 'event')}"
         subtitle = "Events left to right in date order; each mark is the actor's role in that event."
         roles = metrics.actor_roles(timeline)
-        # actor_roles names its rows by actor name; go back to the id, for the short name.
-        roles.index = roles.index.map(timeline.actors.drop_duplicates("name").set_index("name")["actor_id"])
+        # actor_roles names its rows by actor name, which two actors may share; its rows are in `order`.
+        roles.index = pd.Index(order)
         headings = list(events.set_index("event_id").loc[roles.columns, "title"])
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.

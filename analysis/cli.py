@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
@@ -97,6 +98,8 @@ def _validate(args: argparse.Namespace) -> int:
     from .load import DEFAULT_MAX_INPUT_MB, load_timeline
 
     limit = args.max_input_mb if args.max_input_mb is not None else DEFAULT_MAX_INPUT_MB
+    if not 0 < limit < math.inf:  # also refuses nan, which every comparison fails
+        raise ParameterError(f"--max-input-mb must be a positive number, got {args.max_input_mb}")
     timeline = load_timeline(args.data, max_input_mb=limit)
     counts = ", ".join(
         f"{len(timeline.table(name))} {name.replace('_', '-')}"
@@ -114,6 +117,8 @@ def _render(args: argparse.Namespace) -> int:
     formats = tuple(part.strip() for part in args.format.split(",") if part.strip())
     if args.jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.timeout < 1:  # papermill would read 0 as "no limit"
+        raise ParameterError(f"--timeout must be at least 1 second, got {args.timeout}")
     interactive = sys.stderr.isatty()
     results = render(
         names=args.report,

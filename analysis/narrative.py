@@ -89,9 +89,7 @@ class Citations:
                 f'<a class="back" href="#cite-{number}-{use}" aria-label="back to citation {number}">↩</a>'
                 for use in range(1, self._uses[number] + 1)
             )
-            items.append(
-                f'<li id="source-{number}"><blockquote>{text(quote)}</blockquote> {where}. {backlinks}</li>'
-            )
+            items.append(f'<li id="source-{number}"><blockquote>{text(quote)}</blockquote> {where}. {backlinks}</li>')
         return '<ol class="sources">\n' + "\n".join(items) + "\n</ol>"
 
 

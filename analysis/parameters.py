@@ -141,6 +141,8 @@ def load_variants(path: Path | None = None) -> list[Variant]:
         raise TimelineError([Problem(label, "file not found", missing_input=True)]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TimelineError([Problem(label, f"not valid TOML: {error}")]) from None
+    except RecursionError:  # tomllib recurses once per nesting level: a few bytes of "[[[[…" exhaust the stack
+        raise TimelineError([Problem(label, "not valid TOML: arrays or tables nested too deeply")]) from None
     entries = document.get("report")
     if not isinstance(entries, list) or not entries:
         raise ParameterError(f"{label}: declare at least one [[report]] table")

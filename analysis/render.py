@@ -54,6 +54,10 @@ VERSIONED_PACKAGES = (
 )
 LOCK_NAME = ".render.lock"
 DEFAULT_CELL_TIMEOUT = 300
+KERNEL_START_TIMEOUT = 60
+# What jupyter_client raises when a kernel fails before it runs anything; worth one retry, as
+# kernels started at once can race for the same free ports.
+_KERNEL_START_FAILURES = ("Kernel didn't respond", "Kernel died before replying")
 
 
 @dataclass
@@ -69,7 +73,8 @@ class RenderResult:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as file:  # streamed: an oversized input is hashed before it is refused
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _input_files(data_dir: Path, notebook: Path) -> dict[str, Path]:
@@ -152,10 +157,12 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        yield
+        try:
+            yield
+        finally:  # only the holder clears its pid: a render refused meanwhile must leave it for the next
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
     finally:
-        with contextlib.suppress(OSError):
-            handle.truncate(0)
         handle.close()
 
 
@@ -184,30 +191,51 @@ def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
 def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool):
     import nbformat
     import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
 
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(target),
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=str(notebook.parent),
-            progress_bar=progress,
-            log_output=False,
-            execution_timeout=timeout,
-            start_timeout=60,
-        )
-    except PapermillExecutionError as error:
-        raise RenderError(
-            f"cell {error.cell_index} (In [{error.exec_count}]) raised {error.ename}: {error.evalue}", EXIT_SOFTWARE
-        ) from None
-    except TimeoutError as error:
-        raise RenderError(f"a cell timed out after {timeout} s ({error})", EXIT_SOFTWARE) from None
-    except RuntimeError as error:
-        if "Kernel died" in str(error) or "kernel" in str(error).lower():
-            raise RenderError(f"kernel died while running the notebook (possibly out of memory): {error}") from None
-        raise
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(target),
+                parameters=parameters,
+                kernel_name="python3",
+                cwd=str(notebook.parent),
+                progress_bar=progress,
+                log_output=False,
+                execution_timeout=timeout,
+                start_timeout=KERNEL_START_TIMEOUT,
+            )
+            break
+        except PapermillExecutionError as error:
+            raise RenderError(
+                f"cell {error.cell_index} (In [{error.exec_count}]) raised {error.ename}: {error.evalue}", EXIT_SOFTWARE
+            ) from None
+        except TimeoutError:
+            raise RenderError(
+                f"{_last_started_cell(target)} timed out after {timeout} s; the kernel was shut down", EXIT_SOFTWARE
+            ) from None
+        except NoSuchKernel:
+            raise RenderError("kernel 'python3' not found: is ipykernel installed?", EXIT_UNAVAILABLE) from None
+        except RuntimeError as error:
+            if str(error).startswith(_KERNEL_START_FAILURES):
+                if attempt == 1:
+                    log.warning("kernel did not start (%s); trying once more", error)
+                    continue
+                raise RenderError(f"kernel did not start (tried twice): {error}", EXIT_TEMPFAIL) from None
+            if "Kernel died" in str(error) or "kernel" in str(error).lower():
+                raise RenderError(
+                    f"kernel died while running {_last_started_cell(target)} (possibly out of memory)", EXIT_SOFTWARE
+                ) from None
+            raise
+        except OSError as error:  # papermill writes the notebook as it runs, so a full disk shows here
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise RenderError(f"no space left while writing {target.name}", EXIT_IO) from None
+            if error.filename and Path(error.filename) != target:  # the kernel's program could not be run
+                message = f"kernel 'python3' cannot start: {error.filename}: {error.strerror}"
+                raise RenderError(message, EXIT_UNAVAILABLE) from None
+            raise RenderError(f"cannot write {target.name}: {error.strerror}", EXIT_IO) from None
     executed = nbformat.read(str(target), as_version=4)
     for index, cell in enumerate(executed.cells):
         if cell.cell_type != "code":
@@ -218,6 +246,18 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
             if output.get("output_type") == "error":
                 raise RenderError(f"cell {index} raised {output.get('ename')}: {output.get('evalue')}", EXIT_SOFTWARE)
     return executed
+
+
+def _last_started_cell(target: Path) -> str:
+    """The cell that was running when the kernel died or timed out: the last one papermill saw start."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(str(target), as_version=4).cells
+    except (OSError, ValueError):
+        return "a cell"
+    started = [index for index, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
+    return f"cell {started[-1]}" if started else "a cell"
 
 
 def _strip_volatile(notebook) -> None:
@@ -247,12 +287,18 @@ def export_html(notebook, title: str, footer: str) -> str:
     return body
 
 
-def export_pdf(page_html: str) -> bytes:
-    """The HTML page as a PDF, laid out by WeasyPrint (pip-only; no browser or LaTeX needed)."""
+def _import_weasyprint():
+    """The weasyprint module, or RenderError (exit 69) if it or its Pango library is missing."""
     try:
         import weasyprint
     except (ImportError, OSError) as error:
         raise RenderError(f"PDF export needs WeasyPrint and its Pango library: {error}", EXIT_UNAVAILABLE) from None
+    return weasyprint
+
+
+def export_pdf(page_html: str) -> bytes:
+    """The HTML page as a PDF, laid out by WeasyPrint (pip-only; no browser or LaTeX needed)."""
+    weasyprint = _import_weasyprint()
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False)
@@ -316,16 +362,15 @@ def _render_variant(
         try:
             executed = _execute(paths.REPORT_NOTEBOOK, executed_path, parameters, timeout, progress)
         except RenderError as error:
+            where = f"report {name!r}: notebook {paths.display(paths.REPORT_NOTEBOOK)}: {error}"
+            if error.exit_code != EXIT_SOFTWARE:  # the kernel or the disk failed, not the notebook: nothing to keep
+                raise RenderError(where, error.exit_code) from None
             failed = out_dir / f"failed-{name}"
             shutil.rmtree(failed, ignore_errors=True)
             failed.mkdir()
             if executed_path.exists():
                 os.replace(executed_path, failed / executed_path.name)
-            raise RenderError(
-                f"report {name!r}: notebook {paths.display(paths.REPORT_NOTEBOOK)}: {error}; "
-                f"the failed notebook is kept in {paths.display(failed)}/",
-                error.exit_code,
-            ) from None
+            raise RenderError(f"{where}; the failed notebook is kept in {paths.display(failed)}/", error.exit_code) from None
         timings["execute"] = time.perf_counter() - started
         _strip_volatile(executed)
         import nbformat
@@ -490,17 +535,24 @@ def render(
                 continue
             pending.append((variant, parameters, key, input_hashes))
         if pending:
-            _check_before_kernels(pending)
+            _check_before_kernels(pending, out_dir, tuple(formats))
         results += _run_pending(pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report)
         _update_index(out_dir, [variant.name for variant in load_variants()])
     return results
 
 
-def _check_before_kernels(pending) -> None:
-    """The notebook's parameters cell, the timeline and the actor ids: all before any kernel starts."""
+def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> None:
+    """The notebook's parameters cell, the output files, the PDF library, the timeline and the actor ids."""
     from .load import load_timeline
 
     check_notebook_parameters(paths.REPORT_NOTEBOOK)
+    for variant, _, _, _ in pending:
+        for suffix in (".ipynb", *(f".{kind}" for kind in formats), ".csv", ".timeline.json", ".manifest.json"):
+            target = out_dir / f"{variant.name}{suffix}"
+            if target.exists() and not target.is_file():  # os.replace would fail only after the run, mid-publish
+                raise RenderError(f"cannot create output {paths.display(target)}: it is a folder", EXIT_CANT_CREATE)
+    if "pdf" in formats:
+        _import_weasyprint()
     timelines: dict = {}
     for variant, parameters, _, _ in pending:
         source = parameters["data_dir"]

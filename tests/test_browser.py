@@ -72,5 +72,5 @@ def test_citation_links_reach_their_source(browser, report_file, tmp_path):
     page, _, _ = open_page(browser, report_file, tmp_path / "shot.png")
     page.click("sup.cite a >> nth=0")
     assert page.evaluate("() => location.hash") == "#source-1"
-    assert page.locator("#source-1 q").inner_text().startswith("He was looking into how the UN handled")
+    assert page.locator("#source-1 blockquote").inner_text().startswith("He was looking into how the UN handled")
     page.close()

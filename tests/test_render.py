@@ -92,6 +92,7 @@ def test_timelinejs_json_has_the_format(rendered):
 
 def test_unchanged_inputs_are_skipped_and_files_untouched(rendered):
     out, _ = rendered
+
     def published_times():  # the lock file records the last holder's pid; it is not a report file
         return {path.name: path.stat().st_mtime_ns for path in out.iterdir() if path.name != ".render.lock"}
 

@@ -1,0 +1,204 @@
+"""Property-based tests: whatever goes into a CSV cell or a parameter, the answer is a value or a located error.
+
+Any text or bytes written into any cell of the real timeline either loads (text fields give back exactly
+what was written) or raises TimelineError whose every problem names the file and a line, and the field
+or the column; never another exception, never a hang (hypothesis' deadline). Any parameter names and
+values either pass the checker and come back JSON-native, or raise ParameterError.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import DATA, DataCopy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis import ParameterError, TimelineError, load_timeline
+from analysis.parameters import PARAMETERS, SPECS, check_parameters, parse_assignment
+from analysis.schema import CATEGORIES, TABLES, TABLES_BY_NAME
+
+# Modest counts (each example loads the whole timeline); the deadline turns a hang into a failure.
+SETTINGS = settings(max_examples=120, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+FEWER = settings(SETTINGS, max_examples=50)
+
+# Every cell of the real data, as (table, row, field).
+ROWS = {table.name: list(csv.DictReader((DATA / "timeline" / table.path).open(encoding="utf-8", newline=""))) for table in TABLES}
+CELLS = [(table.name, row, spec.name) for table in TABLES for row in range(len(ROWS[table.name])) for spec in table.fields]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> DataCopy:
+    """One copy of data/ for the module; each example rewrites one file and puts it back."""
+    return DataCopy(tmp_path_factory.mktemp("properties") / "data")
+
+
+def csv_bytes(table: str, row: int, field: str, value: str) -> bytes:
+    """The table as the csv module writes it, with one cell set to ``value``.
+
+    Every field is quoted: with minimal quoting the csv module leaves a lone "\r" bare when lines end
+    in "\n", and every reader takes that for a line break.
+    """
+    rows = [dict(r) for r in ROWS[table]]
+    rows[row][field] = value
+    buffer = io.StringIO(newline="")
+    fields = list(TABLES_BY_NAME[table].field_names)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8", errors="surrogatepass")  # a lone surrogate becomes invalid UTF-8
+
+
+def load_with(data: DataCopy, table: str, content: bytes):
+    """Load the timeline with ``table``'s file replaced by ``content``; the file is restored after."""
+    path = data.csv(table)
+    original = path.read_bytes()
+    path.write_bytes(content)
+    try:
+        return load_timeline(data.root)
+    finally:
+        path.write_bytes(original)
+
+
+STRUCTURE = ("expected ", "blank line", "quoted field opened here", "no header", "malformed CSV", "missing column")
+
+
+def assert_located(error: TimelineError, structure: bool = False) -> None:
+    """Every problem names its file and line, and the field or column (or, for bytes, what breaks the CSV)."""
+    assert error.problems
+    for problem in error.problems:
+        # The broken file, or a file whose check it broke (a key another table refers to, a source's digest).
+        assert Path(problem.path).suffix in {".csv", ".md"}, problem
+        if problem.message.startswith("and ") and "more rows with the same problem" in problem.message:
+            assert problem.field, problem  # the summary line after the first rows of one rule
+            continue
+        if problem.missing_input:  # a source file that is not there has no line: it names the one citing it
+            assert "(referenced by " in problem.message and ".csv:" in problem.message, problem
+            continue
+        assert problem.line is not None, problem
+        assert problem.field or problem.column or (structure and problem.message.startswith(STRUCTURE)), problem
+
+
+def check_text_in_cell(data: DataCopy, cell: tuple[str, int, str], value: str) -> None:
+    table, row, field = cell
+    try:
+        timeline = load_with(data, table, csv_bytes(table, row, field, value))
+    except TimelineError as error:
+        assert_located(error)
+        return
+    spec = TABLES_BY_NAME[table].field(field)
+    loaded = timeline.table(table)[field].iloc[row]
+    if spec.enum:  # a category: empty is missing, anything else must be one of the allowed values
+        assert (pd.isna(loaded) and value == "") or loaded == value
+    elif spec.type == "string":
+        assert loaded == value
+
+
+@SETTINGS
+@given(cell=st.sampled_from(CELLS), value=st.text())
+def test_any_text_in_any_cell_loads_exactly_or_is_located(data, cell, value):
+    check_text_in_cell(data, cell, value)
+
+
+@FEWER
+@given(
+    cell=st.sampled_from(CELLS),
+    value=st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from('",\n\r\x00\ufeff\u2028')),
+)
+def test_quotes_commas_line_breaks_and_nul_round_trip(data, cell, value):
+    check_text_in_cell(data, cell, value)
+
+
+@FEWER
+@given(cell=st.sampled_from(CELLS), value=st.text(min_size=1).map(lambda text: text[:1] + "\ud800" + text[1:]))
+def test_a_lone_surrogate_is_invalid_utf8_with_line_and_column(data, cell, value):
+    table, row, field = cell
+    with pytest.raises(TimelineError) as caught:
+        load_with(data, table, csv_bytes(table, row, field, value))
+    assert_located(caught.value)
+    assert any("not valid UTF-8 (byte 0xED)" in problem.message for problem in caught.value.problems)
+
+
+@settings(SETTINGS, max_examples=80)
+@given(cell=st.sampled_from(CELLS), raw=st.binary(), append=st.booleans())
+def test_any_bytes_in_a_cell_or_after_it_load_or_are_located(data, cell, raw, append):
+    table, row, field = cell
+    marker = "zzcellzz"
+    original = ROWS[table][row][field]
+    content = csv_bytes(table, row, field, original + marker if append else marker)
+    try:
+        load_with(data, table, content.replace(marker.encode(), raw, 1))
+    except TimelineError as error:
+        assert_located(error, structure=True)
+
+
+@FEWER
+@given(raw=st.binary(), table=st.sampled_from([table.name for table in TABLES]))
+def test_any_bytes_appended_to_a_file_load_or_are_located(data, raw, table):
+    try:
+        load_with(data, table, data.csv(table).read_bytes() + raw)
+    except TimelineError as error:
+        assert_located(error, structure=True)
+
+
+# --- parameters ------------------------------------------------------------------------------------
+
+ANY_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.binary()
+    | st.dates()
+    | st.sampled_from(["2016-07-01", "2017-04-19", "", "none", *CATEGORIES, "guterres"]),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.frozensets(st.text(), max_size=3),
+    max_leaves=8,
+)
+NAMES = st.sampled_from([spec.name for spec in PARAMETERS]) | st.text() | st.integers() | st.none()
+
+
+def assert_json_native(checked: dict) -> None:
+    assert set(checked) == set(SPECS)
+    text = json.dumps(checked, allow_nan=False)  # no tuple, set, bytes, date, NaN or infinity survives
+    assert json.loads(text) == checked
+    for value in checked.values():
+        assert value is None or isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+@SETTINGS
+@given(values=st.dictionaries(NAMES, ANY_VALUE, max_size=4))
+def test_any_parameters_pass_as_json_or_raise_parameter_error(values):
+    try:
+        checked = check_parameters(values)
+    except ParameterError:
+        return
+    assert_json_native(checked)
+    for name, value in values.items():
+        if isinstance(value, str) and SPECS[name].kind in {"text", "path", "date"}:
+            assert checked[name] == value  # text is never changed, only accepted or refused
+
+
+@SETTINGS
+@given(text=st.text())
+def test_any_command_line_assignment_passes_as_json_or_raises_parameter_error(text):
+    try:
+        checked = check_parameters(dict([parse_assignment(text)]))
+    except ParameterError:
+        return
+    assert_json_native(checked)
+    name, _, raw = text.partition("=")
+    if SPECS[name.strip()].kind == "text":
+        assert checked[name.strip()] == raw
+
+
+def test_floats_that_json_cannot_hold_are_refused():
+    for value in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ParameterError):
+            check_parameters({"title": value})
