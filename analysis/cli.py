@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: data/)"
     )
     render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: reports/)")
+    render.add_argument(
+        "--variants", type=Path, default=None, metavar="FILE", help="the report variants file (default: reports.toml)"
+    )
     render.add_argument("--report", nargs="+", default=[], metavar="NAME", help="variants to render (default: all)")
     render.add_argument("-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     render.add_argument("--format", default="html,pdf", help="comma-separated formats: html, pdf (default: both)")
@@ -131,6 +134,7 @@ def _render(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         progress=interactive,
         report=(lambda message: print(message, file=sys.stderr)) if interactive else (lambda message: None),
+        variants_file=args.variants,
     )
     for result in results:
         if result.skipped:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
+import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,13 +29,22 @@ class WarmKernel:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_client.utils import run_sync
 
-        # nbclient drives an asynchronous manager; IPC sockets keep it local with no TCP ports to race for.
-        self.manager = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc")
+        # nbclient drives an asynchronous manager. IPC sockets keep it local with no TCP ports to race
+        # for; each kernel needs its own socket path, or two kernels alive at once talk over each other.
+        sockets = Path(tempfile.gettempdir()) / f"analysis-kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.manager = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(sockets))
         run_sync(self.manager.start_kernel)(cwd=str(cwd))
         self._client = BlockingKernelClient()
         self._client.load_connection_info(self.manager.get_connection_info())
         self._client.start_channels()
         self._client.execute(WARM_UP, silent=True, store_history=False)
+
+    def kill(self) -> None:
+        """Kill the kernel's process at once, from any thread; the run using it then fails fast."""
+        process = getattr(self.manager.provisioner, "process", None)
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
 
     def shutdown(self) -> None:
         """Stop the kernel and its channels; safe to call twice and after the kernel died."""
@@ -47,3 +59,43 @@ class WarmKernel:
                 log.debug("kernel shutdown failed; killing it", exc_info=True)
                 with contextlib.suppress(Exception):
                     run_sync(self.manager.kill_kernel)()
+
+
+def register_engine() -> str:
+    """Register, once, the papermill engine that writes the executed notebook once, when the run ends.
+
+    Papermill's own manager rewrites the whole notebook before and after every cell (a second per
+    report here, growing with the images). Ours writes it once when the run ends, failed or not,
+    into the private staging folder; a failed run is still kept whole for debugging.
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class SaveAtEndManager(NotebookExecutionManager):
+        finished = False
+
+        def save(self, **kwargs):
+            if self.finished:
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs):
+            self.finished = True
+            super().notebook_complete(**kwargs)
+
+    class SaveAtEndEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False, **kwargs):
+            kwargs.pop("autosave_cell_every", None)
+            manager = SaveAtEndManager(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output)
+            manager.notebook_start()
+            try:
+                cls.execute_managed_notebook(manager, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                manager.cleanup_pbar()
+                manager.notebook_complete()
+            return manager.nb
+
+    papermill_engines.register(ENGINE_NAME, SaveAtEndEngine)
+    return ENGINE_NAME
+
+
+ENGINE_NAME = "analysis-save-at-end"

@@ -10,15 +10,18 @@ rendered again (the manifest records a hash of every input).
 from __future__ import annotations
 
 import contextlib
+import ctypes.util
 import errno
 import fcntl
 import hashlib
 import html
+import importlib.util
 import json
 import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ from .errors import (
     ParameterError,
     RenderError,
 )
+from .kernels import WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
 
 log = logging.getLogger(__name__)
@@ -188,7 +192,16 @@ def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
 # --- executing and checking the notebook ------------------------------------------------------------
 
 
-def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool):
+def launch_kernel(cwd: Path) -> WarmKernel | Exception:
+    """A kernel started now, or the error its start raised, to be reported where it is used."""
+    try:
+        return WarmKernel(cwd)
+    except Exception as error:  # mapped to a clear message and exit code by _execute
+        return error
+
+
+def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool, kernel, on_start=None):
+    """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once."""
     import nbformat
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -196,11 +209,18 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
 
     for attempt in (1, 2):
         try:
+            if attempt == 2:
+                kernel = launch_kernel(notebook.parent)
+            if isinstance(kernel, Exception):
+                raise kernel
+            if on_start is not None:
+                on_start()
             papermill.execute_notebook(
                 str(notebook),
                 str(target),
                 parameters=parameters,
-                kernel_name="python3",
+                km=kernel.manager,
+                engine_name=register_engine(),
                 cwd=str(notebook.parent),
                 progress_bar=progress,
                 log_output=False,
@@ -236,6 +256,9 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
                 message = f"kernel 'python3' cannot start: {error.filename}: {error.strerror}"
                 raise RenderError(message, EXIT_UNAVAILABLE) from None
             raise RenderError(f"cannot write {target.name}: {error.strerror}", EXIT_IO) from None
+        finally:
+            if not isinstance(kernel, Exception):
+                kernel.shutdown()
     executed = nbformat.read(str(target), as_version=4)
     for index, cell in enumerate(executed.cells):
         if cell.cell_type != "code":
@@ -296,6 +319,14 @@ def _import_weasyprint():
     return weasyprint
 
 
+def _check_pdf_engine() -> None:
+    """Before any kernel: WeasyPrint is installed and Pango can be found (the import, 0.6 s, comes later)."""
+    if importlib.util.find_spec("weasyprint") is None:
+        raise RenderError("PDF export needs WeasyPrint and its Pango library: weasyprint is not installed", EXIT_UNAVAILABLE)
+    if ctypes.util.find_library("pango-1.0") is None:
+        raise RenderError("PDF export needs WeasyPrint and its Pango library: libpango-1.0 not found", EXIT_UNAVAILABLE)
+
+
 def export_pdf(page_html: str) -> bytes:
     """The HTML page as a PDF, laid out by WeasyPrint (pip-only; no browser or LaTeX needed)."""
     weasyprint = _import_weasyprint()
@@ -337,48 +368,85 @@ def timelinejs(timeline, title: str) -> dict:
 # --- one variant --------------------------------------------------------------------------------
 
 
-def _render_variant(
-    variant: Variant,
-    parameters: dict,
-    key: str,
-    input_hashes: dict,
-    versions: dict,
-    out_dir: Path,
-    formats: tuple[str, ...],
-    timeout: int,
-    progress: bool,
-) -> RenderResult:
-    from .load import load_timeline
-    from .metrics import filter_timeline
+@dataclass
+class _Job:
+    """One variant to render, with everything decided before any kernel starts."""
 
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    name = variant.name
-    staging = out_dir / f".staging-{name}-{os.getpid()}"
+    variant: Variant
+    parameters: dict
+    key: str
+    input_hashes: dict
+    started: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+
+@dataclass(frozen=True)
+class _Settings:
+    versions: dict
+    out_dir: Path
+    formats: tuple[str, ...]
+    timeout: int
+    progress: bool
+
+
+def _staging(job: _Job, settings: _Settings) -> Path:
+    return settings.out_dir / f".staging-{job.name}-{os.getpid()}"
+
+
+def _execute_variant(job: _Job, settings: _Settings, kernel, on_start=None, cancelled: threading.Event | None = None):
+    """Stage one: execute the notebook into the variant's staging folder; keep it under failed-* if it fails."""
+    job.started = time.perf_counter()
+    staging = _staging(job, settings)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    executed_path = staging / f"{job.name}.ipynb"
     try:
-        executed_path = staging / f"{name}.ipynb"
+        executed = _execute(
+            paths.REPORT_NOTEBOOK, executed_path, job.parameters, settings.timeout, settings.progress, kernel, on_start
+        )
+    except RenderError as error:
+        where = f"report {job.name!r}: notebook {paths.display(paths.REPORT_NOTEBOOK)}: {error}"
         try:
-            executed = _execute(paths.REPORT_NOTEBOOK, executed_path, parameters, timeout, progress)
-        except RenderError as error:
-            where = f"report {name!r}: notebook {paths.display(paths.REPORT_NOTEBOOK)}: {error}"
+            if cancelled is not None and cancelled.is_set():  # interrupted: its kernel was killed, not failed
+                raise
             if error.exit_code != EXIT_SOFTWARE:  # the kernel or the disk failed, not the notebook: nothing to keep
                 raise RenderError(where, error.exit_code) from None
-            failed = out_dir / f"failed-{name}"
+            failed = settings.out_dir / f"failed-{job.name}"
             shutil.rmtree(failed, ignore_errors=True)
             failed.mkdir()
             if executed_path.exists():
                 os.replace(executed_path, failed / executed_path.name)
             raise RenderError(f"{where}; the failed notebook is kept in {paths.display(failed)}/", error.exit_code) from None
-        timings["execute"] = time.perf_counter() - started
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    job.timings["execute"] = time.perf_counter() - job.started
+    return executed
+
+
+def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
+    """Stage two: export HTML and PDF, write the data and the manifest, publish; staging removed either way."""
+    from .load import load_timeline
+    from .metrics import filter_timeline
+
+    name, parameters, out_dir, formats = job.name, job.parameters, settings.out_dir, settings.formats
+    staging = _staging(job, settings)
+    timings = job.timings
+    try:
+        executed_path = staging / f"{name}.ipynb"
         _strip_volatile(executed)
         import nbformat
 
         outputs: list[str] = []
         _write(executed_path, nbformat.writes(executed) + "\n")
         outputs.append(executed_path.name)
-        title = parameters["title"] or variant.title
+        title = parameters["title"] or job.variant.title
         footer = (
             f"Rendered by analysis from {paths.display(paths.REPORT_NOTEBOOK)} "
             f"with parameters {json.dumps(parameters, ensure_ascii=False)}."
@@ -408,14 +476,14 @@ def _render_variant(
         )
         outputs += [f"{name}.csv", f"{name}.timeline.json"]
         events = timeline.events
-        timings["total"] = time.perf_counter() - started
+        timings["total"] = time.perf_counter() - job.started
         manifest = {
             "name": name,
             "title": title,
             "parameters": parameters,
-            "cache_key": key,
-            "inputs": input_hashes,
-            "versions": versions,
+            "cache_key": job.key,
+            "inputs": job.input_hashes,
+            "versions": settings.versions,
             "events": len(events),
             "date_range": [
                 events["start"].min().strftime("%Y-%m-%d") if len(events) else None,
@@ -429,9 +497,74 @@ def _render_variant(
         _write(staging / manifest_name, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         publish(staging, out_dir, [*outputs, manifest_name])
         shutil.rmtree(out_dir / f"failed-{name}", ignore_errors=True)
-        return RenderResult(name, [out_dir / output for output in outputs], False, time.perf_counter() - started, timings)
+        return RenderResult(name, [out_dir / output for output in outputs], False, time.perf_counter() - job.started, timings)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _preload_exporters(formats: tuple[str, ...]) -> None:
+    """Import the exporters while the first kernel runs, off the critical path."""
+    import nbconvert.exporters  # noqa: F401
+
+    if "pdf" in formats:
+        with contextlib.suppress(ImportError, OSError):  # reported, with its exit code, by export_pdf
+            import weasyprint  # noqa: F401
+
+
+def _render_sequence(jobs: list[_Job], settings: _Settings, report: Callable[[str], None]) -> list[RenderResult]:
+    """Render jobs one after another in this process, overlapping what does not depend on each other.
+
+    Each job gets a fresh kernel, launched while the previous job executes. Notebooks execute in a
+    worker thread (the kernel does the work); the main thread meanwhile exports the previous job's
+    HTML and PDF, so it is also the thread that takes Ctrl-C and SIGTERM: then every kernel is
+    killed, the worker finishes at once, and nothing more is published.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    total = len(jobs)
+    kernels = [launch_kernel(paths.NOTEBOOKS_DIR)]  # [current, next]; launched ahead of need
+    preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
+    preload.start()
+    results: list[RenderResult] = []
+    cancelled = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute") as executor:
+        running = None
+        try:
+            ready = None
+            for number, job in enumerate(jobs, start=1):
+                report(f"[{number}/{total}] {job.name}: executing")
+
+                def launch_next(number=number):
+                    if number < total:
+                        kernels.append(launch_kernel(paths.NOTEBOOKS_DIR))
+
+                running = executor.submit(_execute_variant, job, settings, kernels[0], launch_next, cancelled)
+                if ready is not None:
+                    results.append(_export_and_report(*ready, report))
+                ready = (job, settings, running.result())
+                kernels.pop(0)
+            if ready is not None:
+                results.append(_export_and_report(*ready, report))
+        except BaseException:
+            cancelled.set()
+            for kernel in kernels:
+                if not isinstance(kernel, Exception):
+                    kernel.kill()
+            if running is not None:
+                with contextlib.suppress(BaseException):
+                    running.result()
+            raise
+        finally:
+            for kernel in kernels:
+                if not isinstance(kernel, Exception):
+                    kernel.shutdown()
+    return results
+
+
+def _export_and_report(job: _Job, settings: _Settings, executed, report: Callable[[str], None]) -> RenderResult:
+    result = _export_variant(job, settings, executed)
+    report(f"{job.name}: done in {result.seconds:.1f} s")
+    return result
 
 
 # --- the index ------------------------------------------------------------------------------------
@@ -498,8 +631,9 @@ def render(
     timeout: int = DEFAULT_CELL_TIMEOUT,
     progress: bool = False,
     report: Callable[[str], None] = lambda message: None,
+    variants_file: Path | None = None,
 ) -> list[RenderResult]:
-    """Render report variants (all declared ones by default) into ``out_dir``.
+    """Render report variants (all those declared in ``variants_file``, default reports.toml) into ``out_dir``.
 
     Everything that can be checked is checked before any kernel starts: the variants file, every
     parameter, the timeline, the output folder and its lock.
@@ -511,7 +645,8 @@ def render(
     unknown_formats = sorted(set(formats) - set(FORMATS))
     if unknown_formats or not formats:
         raise ParameterError(f"unknown format(s) {', '.join(unknown_formats) or '(none)'}; known: {', '.join(FORMATS)}")
-    variants = select_variants(load_variants(), list(names or []))
+    declared = load_variants(variants_file)
+    variants = select_variants(declared, list(names or []))
     plans = []
     for variant in variants:
         values = {"title": variant.title, **variant.parameters, **(overrides or {})}
@@ -537,7 +672,7 @@ def render(
         if pending:
             _check_before_kernels(pending, out_dir, tuple(formats))
         results += _run_pending(pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report)
-        _update_index(out_dir, [variant.name for variant in load_variants()])
+        _update_index(out_dir, [variant.name for variant in declared])
     return results
 
 
@@ -552,7 +687,7 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> N
             if target.exists() and not target.is_file():  # os.replace would fail only after the run, mid-publish
                 raise RenderError(f"cannot create output {paths.display(target)}: it is a folder", EXIT_CANT_CREATE)
     if "pdf" in formats:
-        _import_weasyprint()
+        _check_pdf_engine()
     timelines: dict = {}
     for variant, parameters, _, _ in pending:
         source = parameters["data_dir"]
@@ -565,26 +700,28 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> N
 
 
 def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report) -> list[RenderResult]:
-    results = []
-    total = len(pending)
-    if jobs <= 1 or total <= 1:
-        for number, (variant, parameters, key, hashes) in enumerate(pending, start=1):
-            report(f"[{number}/{total}] {variant.name}: rendering")
-            result = _render_variant(variant, parameters, key, hashes, versions, out_dir, formats, timeout, progress)
-            report(f"[{number}/{total}] {variant.name}: done in {result.seconds:.1f} s")
-            results.append(result)
-        return results
+    settings = _Settings(versions, out_dir, formats, timeout, progress and jobs <= 1)
+    work = [_Job(variant, parameters, key, hashes) for variant, parameters, key, hashes in pending]
+    if not work:
+        return []
+    if jobs <= 1 or len(work) <= 1:
+        return _render_sequence(work, settings, report)
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
+    workers = min(jobs, len(work))
+    shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=context) as pool:
-        futures = {
-            pool.submit(_render_variant, variant, parameters, key, hashes, versions, out_dir, formats, timeout, False): variant
-            for variant, parameters, key, hashes in pending
-        }
-        for number, future in enumerate(as_completed(futures), start=1):
-            result = future.result()
-            report(f"[{number}/{total}] {result.name}: done in {result.seconds:.1f} s")
-            results.append(result)
-    return results
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_render_sequence, share, settings, _quiet) for share in shares]
+        results = []
+        for future in futures:
+            for result in future.result():
+                report(f"{result.name}: done in {result.seconds:.1f} s")
+                results.append(result)
+    order = {job.name: index for index, job in enumerate(work)}
+    return sorted(results, key=lambda result: order[result.name])
+
+
+def _quiet(message: str) -> None:
+    """Workers report through the parent, which prints their results."""

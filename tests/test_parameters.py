@@ -30,6 +30,23 @@ def test_the_notebook_declares_exactly_the_declared_parameters():
     check_notebook_parameters(paths.REPORT_NOTEBOOK)
 
 
+def test_our_parameter_reading_agrees_with_papermill(tmp_path):
+    import nbformat
+    import papermill
+
+    from analysis.parameters import notebook_parameter_names
+
+    assert notebook_parameter_names(paths.REPORT_NOTEBOOK) == set(papermill.inspect_notebook(str(paths.REPORT_NOTEBOOK)))
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec})
+    cell = nbformat.v4.new_code_cell("a = 1\nb: int = 2\nc, d = 3, 4\nprint(a)")
+    cell.metadata["tags"] = ["parameters"]
+    notebook.cells = [nbformat.v4.new_code_cell("z = 0"), cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, str(path))
+    assert notebook_parameter_names(path) == {"a", "b"} == set(papermill.inspect_notebook(str(path)))
+
+
 def test_unknown_parameter_suggests_the_close_name():
     with pytest.raises(ParameterError, match=r"unknown parameter 'titel' \(did you mean 'title'\?\); known: title, start"):
         parse_assignment("titel=x")

@@ -200,3 +200,20 @@ def test_cli_renders_a_parameterized_variant(tmp_path):
     manifest = json.loads((tmp_path / "full.manifest.json").read_text())
     assert manifest["parameters"]["categories"] == ["violence"] and manifest["events"] == 1
     assert not (tmp_path / "full.pdf").exists()
+
+
+def test_every_variant_gets_a_fresh_kernel(tmp_path, monkeypatch):
+    # Kernels are launched ahead and warmed, but never shared: a name set by one report's run is not
+    # there in the next, and each ran in its own process.
+    pids = tmp_path / "pids"
+    notebook = _notebook_with(
+        tmp_path,
+        "assert 'LEAKED' not in globals(), 'state leaked from a previous report'\nLEAKED = 1",
+        f"import os\nwith open({str(pids)!r}, 'a') as f:\n    print(os.getpid(), file=f)",
+    )
+    monkeypatch.setattr(paths, "REPORT_NOTEBOOK", notebook)
+    out = tmp_path / "out"
+    out.mkdir()
+    results = render(out_dir=out, formats=("html",))
+    assert [result.name for result in results] == ["full", "crisis", "reforms"]
+    assert len(set(pids.read_text().split())) == 3
