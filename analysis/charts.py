@@ -68,6 +68,7 @@ MAX_DETAILED_EVENTS = 60
 MAX_MATRIX_EVENTS = 40
 MAX_MATRIX_ACTORS = 40
 MAX_TRACKER_MEASURES = 40
+MAX_DETAILED_FIGURES = 12
 
 
 @dataclass(frozen=True)
@@ -508,6 +509,8 @@ def plot_human_cost(timeline: Timeline) -> Chart:
     note = _source_note(timeline, "Numbers as the article words them; bounds as stored in figures.csv.")
     if cost.empty:
         return _empty_chart("Reported human cost", "No figures reported in this selection", note)
+    if len(cost) > MAX_DETAILED_FIGURES:
+        return _plot_cost_spread(cost, note)
 
     label_w, row_h = 2.5, 0.85
     depth = len(cost) * row_h
@@ -552,6 +555,54 @@ def plot_human_cost(timeline: Timeline) -> Chart:
         f"{MEASURES[f.measure].rstrip('.').lower()}: “{_clean(f.qualifier)}” ({_describe_bounds(f)})" for f in cost.itertuples()
     )
     alt = f"{_count(len(cost), 'reported figure')}, as ranges or lower bounds, never as exact counts: {described}."
+    return Chart(page.figure, title, alt, note)
+
+
+def _plot_cost_spread(cost: pd.DataFrame, note: str) -> Chart:
+    """Too many figures for a row each: per measure, the spread of the lower bounds the words allow."""
+    row_h, label_w = 0.55, 2.3
+    measures = list(dict.fromkeys(cost["measure"]))
+    depth = len(measures) * row_h
+    title = f"Reported human cost: {_count(len(cost), 'figure')}, the spread of their lower bounds"
+    subtitle = (
+        "Too many figures to draw one by one. For each measure, the line runs from the smallest to the "
+        "largest lower bound; the box holds the middle half, the tick is the median. No exact counts."
+    )
+    page = _Page(title, subtitle, note, depth + 0.5)
+    ax = page.axes(MARGIN_IN + label_w + 0.2, WIDTH_IN - MARGIN_IN - 0.15, depth)
+    ax.set_ylim(len(measures) - 0.5, -0.5)
+    ax.set_yticks([])
+    ax.grid(axis="x", color=RULE, linewidth=0.5)
+    ax.set_axisbelow(True)
+    ax.xaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("people (lower bound)", fontsize=SMALL_PT, color=MUTED)
+    described = []
+    for row, measure in enumerate(measures):
+        rows = cost[cost["measure"] == measure]
+        lows = rows["low"].dropna().to_numpy(dtype=float)
+        open_ended = int(rows["is_open_ended"].sum())
+        name = MEASURES[measure].rstrip(".")
+        page.text(MARGIN_IN, (row + 0.3) * row_h, [name], BODY_PT, weight="bold", va="center")
+        page.text(
+            MARGIN_IN,
+            (row + 0.7) * row_h,
+            [f"{len(rows):,} figures, {open_ended:,} open-ended"],
+            SMALL_PT,
+            color=MUTED,
+            va="center",
+        )
+        colour = MEASURE_COLOURS[measure]
+        if len(lows):
+            low, q1, median, q3, high = np.percentile(lows, [0, 25, 50, 75, 100])
+            ax.plot([low, high], [row, row], color=colour, linewidth=1.2, gid="cost-spread")
+            ax.add_patch(Rectangle((q1, row - 0.18), max(q3 - q1, 1e-9), 0.36, facecolor=_lighter(colour), edgecolor=colour))
+            ax.plot([median, median], [row - 0.18, row + 0.18], color=colour, linewidth=2)
+            described.append(
+                f"{name.lower()}: {len(rows):,} figures, lower bounds {low:,.0f} to {high:,.0f}, median {median:,.0f}"
+            )
+        else:
+            described.append(f"{name.lower()}: {len(rows):,} figures with no lower bound")
+    alt = f"{_count(len(cost), 'reported figure')}, summarized per measure, never as exact counts: {'; '.join(described)}."
     return Chart(page.figure, title, alt, note)
 
 
@@ -612,7 +663,8 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     if links.empty:
         return _empty_chart("Actors and events", "No actors involved in this selection", note)
     names = _actor_labels(timeline.actors)
-    order = [actor for actor in timeline.actors["actor_id"] if actor in set(links["actor_id"])]
+    involved = set(links["actor_id"].unique())
+    order = [actor for actor in timeline.actors["actor_id"] if actor in involved]
     involvement = links.groupby("actor_id")["event_id"].nunique().reindex(order)
     most_involved = set(involvement.sort_values(ascending=False, kind="stable").index[:MAX_MATRIX_ACTORS])
     shown = [actor for actor in order if actor in most_involved]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from .load import Timeline
@@ -53,7 +54,7 @@ def filter_timeline(
     actors = list(actors)
     if actors:
         involved = timeline.event_actors.loc[timeline.event_actors["actor_id"].isin(actors), "event_id"]
-        keep &= events["event_id"].isin(involved)
+        keep &= _isin(events["event_id"], involved)
     categories = list(categories)
     if categories:
         keep &= events["category"].isin(categories)
@@ -61,7 +62,9 @@ def filter_timeline(
     ids = kept["event_id"]
 
     def about_kept(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[frame["event_id"].isin(ids)].reset_index(drop=True)
+        if keep.all():  # the common "whole article" case: nothing to cut
+            return frame
+        return frame[_isin(frame["event_id"], ids)].reset_index(drop=True)
 
     return replace(
         timeline,
@@ -70,6 +73,15 @@ def filter_timeline(
         figures=about_kept(timeline.figures),
         claims=about_kept(timeline.claims),
     )
+
+
+def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """``values.isin(allowed)`` through Arrow's hash lookup: pandas loops in Python over Arrow text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.is_in(pa.array(values, type=pa.large_string()), value_set=pa.array(allowed, type=pa.large_string()))
+    return found.to_numpy(zero_copy_only=False)
 
 
 def events_in_order(events: pd.DataFrame) -> pd.DataFrame:

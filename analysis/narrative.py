@@ -19,6 +19,9 @@ from .load import Timeline
 from .quotes import normalize_quote
 from .schema import label
 
+# Beyond these counts the text summarizes instead of listing (a timeline may hold 100,000 events).
+MAX_EVENTS_PER_PHASE = 25
+MAX_SUMMARY_ITEMS = 5
 _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -116,6 +119,18 @@ def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
     return f"{text(who)} ({text(label(str(claim['kind'])).lower())}): {text(claim['statement'])}"
 
 
+def _more(count: int, noun: str, where: str) -> str:
+    return f'<p class="more">… and {count:,} more {noun}, not listed here: {where}.</p>'
+
+
+def _by_event(frame: pd.DataFrame, event_ids) -> dict[str, list[dict]]:
+    """The rows about the given events, grouped by event id, in file order."""
+    grouped: dict[str, list[dict]] = {}
+    for record in frame[frame["event_id"].isin(list(event_ids))].to_dict("records"):
+        grouped.setdefault(record["event_id"], []).append(record)
+    return grouped
+
+
 def executive_summary(timeline: Timeline, citations: Citations) -> str:
     """A few cited sentences: the span, one sentence per phase, the human cost, what remains."""
     events = metrics.events_in_order(timeline.events)
@@ -125,51 +140,69 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
     source_count = events["source_id"].nunique()
     inferred = int((events["date_basis"] == "inferred").sum())
     parts.append(
-        f"<p>This report covers {len(events)} event{'s' if len(events) != 1 else ''} between "
+        f"<p>This report covers {len(events):,} event{'s' if len(events) != 1 else ''} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
         f"{source_count} source{'s' if source_count != 1 else ''}. "
-        f"{inferred} of them {'has' if inferred == 1 else 'have'} dates inferred "
+        f"{inferred:,} of them {'has' if inferred == 1 else 'have'} dates inferred "
         "from the article's wording, shown as spans from the earliest to the latest possible day.</p>"
     )
     phases = metrics.summarize_phases(events)
     by_id = events.set_index("event_id")
     for phase in phases.itertuples():
         first = by_id.loc[phase.event_ids[0]]
-        more = f" ({phase.events} events in this phase.)" if phase.events > 1 else ""
+        more = f" ({phase.events:,} events in this phase.)" if phase.events > 1 else ""
         sentence = f"<em>{text(phase.label)}.</em> {text(first['summary'])}"
         parts.append(_fact(sentence, citations.cite(first["source_id"], first["quote"]) + more))
-    for _, row in metrics.human_cost(timeline).iterrows():
+    cost = metrics.human_cost(timeline)
+    for row in cost.head(MAX_SUMMARY_ITEMS).to_dict("records"):
         parts.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
+    if len(cost) > MAX_SUMMARY_ITEMS:
+        parts.append(_more(len(cost) - MAX_SUMMARY_ITEMS, "reported figures", "see the human cost table"))
     names = timeline.actors.set_index("actor_id")["name"]
-    for _, claim in metrics.remaining_work(timeline).iterrows():
+    remaining = metrics.remaining_work(timeline)
+    for claim in remaining.head(MAX_SUMMARY_ITEMS).to_dict("records"):
         sentence = "Still to be done, as reported: " + claim_sentence(claim, names)
         parts.append(_fact(sentence, citations.cite(claim["source_id"], claim["quote"])))
+    if len(remaining) > MAX_SUMMARY_ITEMS:
+        parts.append(_more(len(remaining) - MAX_SUMMARY_ITEMS, "statements of what remains", "see the tables"))
     return "\n".join(parts)
 
 
 def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
-    """One HTML section body per phase with events: each event, its figures and the claims about it."""
+    """One HTML section body per phase with events: each event, its figures and the claims about it.
+
+    A phase with more than ``MAX_EVENTS_PER_PHASE`` events lists its first ones and says how many
+    more there are: a report of a hundred thousand events summarizes, and the data files list all.
+    """
     events = metrics.events_in_order(timeline.events)
     names = timeline.actors.set_index("actor_id")["name"]
+    by_id = events.set_index("event_id")
     cost = metrics.human_cost(timeline)
     sections: dict[str, str] = {}
     for phase in metrics.summarize_phases(events).itertuples():
         paragraphs = [
             f'<p class="span">{format_day(phase.start)} – {format_day(phase.end)}; '
-            f"{phase.events} event{'s' if phase.events != 1 else ''}.</p>"
+            f"{phase.events:,} event{'s' if phase.events != 1 else ''}.</p>"
         ]
+        shown = list(phase.event_ids[:MAX_EVENTS_PER_PHASE])
+        figures, claims = _by_event(cost, shown), _by_event(timeline.claims, shown)
         notes_shown: set[str] = set()
-        for event_id in phase.event_ids:
-            event = events.loc[events["event_id"] == event_id].iloc[0]
+        for event in by_id.loc[shown].reset_index().to_dict("records"):
             paragraphs.append(_fact(event_sentence(event), citations.cite(event["source_id"], event["quote"])))
             if event["date_basis"] == "inferred":
                 note = event["date_note"]
                 said = "the same as for the event above." if note in notes_shown else text(note)
                 notes_shown.add(note)
                 paragraphs.append(f'<p class="date-note">How the date was inferred: {said}</p>')
-            for _, row in cost[cost["event_id"] == event_id].iterrows():
+            for row in figures.get(event["event_id"], []):
                 paragraphs.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
-            for _, claim in timeline.claims[timeline.claims["event_id"] == event_id].iterrows():
+            for claim in claims.get(event["event_id"], []):
                 paragraphs.append(_fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"])))
+        if phase.events > len(shown):
+            paragraphs.append(
+                _more(
+                    phase.events - len(shown), "events in this phase", "every event is in the report's CSV and TimelineJS files"
+                )
+            )
         sections[phase.phase] = "\n".join(paragraphs)
     return sections

@@ -20,6 +20,7 @@ from .schema import CATEGORIES, label
 
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
 TABLE_NAMES = ("events", "human_cost", "reforms", "remaining")
+MAX_TABLE_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,12 @@ class Report:
         heading = '<h2 id="tables">Tables</h2>' if name == TABLE_NAMES[0] else ""
         if frame.empty:
             return Fragment(f'{heading}<h3>{text(caption)}</h3><p class="empty">Nothing in this selection.</p>')
+        note = ""
+        if len(frame) > MAX_TABLE_ROWS:  # the data files beside the report hold every row
+            note = f'<p class="more">The first {MAX_TABLE_ROWS} of {len(frame):,} rows are shown.</p>'
+            frame = frame.head(MAX_TABLE_ROWS)
         body = frame.to_html(index=False, escape=True, border=0, classes="data", na_rep="")
-        return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}")
+        return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}{note}")
 
     def method(self) -> Fragment:
         phases = "; ".join(f"{label_} ({', '.join(categories)})" for label_, categories in metrics.PHASES.values())
