@@ -6,7 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from analysis.schema import TABLES_BY_NAME
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -46,3 +49,37 @@ class DataCopy:
 @pytest.fixture
 def data_copy(tmp_path: Path) -> DataCopy:
     return DataCopy(tmp_path / "data")
+
+
+def frame(name: str, rows=()) -> pd.DataFrame:
+    """A table typed as the loader types it (see load._typed): dates, Int64, categoricals, text."""
+    rows = list(rows)
+    table = TABLES_BY_NAME[name]
+    unknown = {key for row in rows for key in row} - set(table.field_names)
+    assert not unknown, f"not fields of {name}: {unknown}"
+    columns = {}
+    for spec in table.fields:
+        raw = pd.Series(["" if row.get(spec.name) is None else str(row[spec.name]) for row in rows], dtype=str)
+        if spec.type == "date":
+            columns[spec.name] = pd.to_datetime(raw.where(raw != ""), format="%Y-%m-%d").astype("datetime64[ns]")
+        elif spec.type == "integer":
+            columns[spec.name] = pd.array([int(value) if value else pd.NA for value in raw], dtype="Int64")
+        elif spec.enum:
+            assert raw[raw != ""].isin(spec.values).all(), (spec.name, list(raw))
+            columns[spec.name] = pd.Categorical(raw.where(raw != ""), categories=list(spec.values))
+        else:
+            columns[spec.name] = raw
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# As root on a closed network, Chromium needs these (see shared/TOOLCHAIN.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 from analysis.render import render
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed here; .ci/run installs it", allow_module_level=True)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-
-# As root on a closed network, Chromium needs these (see shared/TOOLCHAIN.md).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

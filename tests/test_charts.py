@@ -258,6 +258,20 @@ def test_human_cost_bounded_figure_is_a_range_with_its_best_estimate():
     assert chart.figure.axes[0].get_xlabel() == "people"
 
 
+def test_human_cost_of_many_figures_is_their_spread_per_measure():
+    lows = list(range(10, 210, 10))  # 20 figures of people killed, lower bounds 10 to 200, open-ended
+    figures = [
+        {"figure_id": f"f{i}", "event_id": "clash", "measure": "killed", "low": low, "qualifier": "more than x"}
+        for i, low in enumerate(lows)
+    ]
+    chart = charts.plot_human_cost(tiny([event("clash", "2017-01-05", category="violence", area="")], figures=figures))
+    (spread,) = with_gid(chart, "cost-spread", Line2D)
+    assert list(spread.get_xdata()) == [10, 200]
+    assert "20 reported figures, summarized per measure" in chart.alt_text and "median 105" in chart.alt_text
+    assert "20 figures, 20 open-ended" in all_text(chart)
+    assert with_gid(chart, "figure-open-ended") == []  # no arrow per figure
+
+
 def test_human_cost_without_figures_says_so(real):
     chart = charts.plot_human_cost(metrics.filter_timeline(real, categories=["reform"]))
     assert "No figures reported in this selection" in all_text(chart)

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import REPO, DataCopy
+from conftest import CHROMIUM, CHROMIUM_ARGS, REPO, DataCopy
 
 from analysis import charts, load_timeline
 from analysis.schema import TABLES
@@ -132,19 +132,6 @@ def test_case_19_charts_draw_the_hostile_data_without_raising(hostile_data):
         chart = plot(timeline)
         assert charts.to_png(chart).startswith(b"\x89PNG"), plot.__name__
         assert chart.alt_text
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# As in test_browser.py: as root on a closed network, Chromium needs these (see shared/TOOLCHAIN.md).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def test_case_18_nothing_runs_in_a_real_browser(hostile_report):

@@ -6,34 +6,14 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+from conftest import frame
 from pandas.testing import assert_frame_equal
 
 from analysis import load_timeline, metrics
 from analysis.load import Timeline
-from analysis.schema import REFORM_AREAS, TABLES, TABLES_BY_NAME
+from analysis.schema import REFORM_AREAS, TABLES
 
 SOURCE = "src"
-
-
-def frame(name: str, rows=()) -> pd.DataFrame:
-    """A table typed as the loader types it (see load._typed): dates, Int64, categoricals, text."""
-    rows = list(rows)
-    table = TABLES_BY_NAME[name]
-    unknown = {key for row in rows for key in row} - set(table.field_names)
-    assert not unknown, f"not fields of {name}: {unknown}"
-    columns = {}
-    for spec in table.fields:
-        raw = pd.Series(["" if row.get(spec.name) is None else str(row[spec.name]) for row in rows], dtype=str)
-        if spec.type == "date":
-            columns[spec.name] = pd.to_datetime(raw.where(raw != ""), format="%Y-%m-%d").astype("datetime64[ns]")
-        elif spec.type == "integer":
-            columns[spec.name] = pd.array([int(value) if value else pd.NA for value in raw], dtype="Int64")
-        elif spec.enum:
-            assert raw[raw != ""].isin(spec.values).all(), (spec.name, list(raw))
-            columns[spec.name] = pd.Categorical(raw.where(raw != ""), categories=list(spec.values))
-        else:
-            columns[spec.name] = raw
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
 def make_timeline(events=(), actors=(), event_actors=(), figures=(), claims=()) -> Timeline:

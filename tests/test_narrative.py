@@ -12,6 +12,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
+from conftest import frame
 
 import analysis
 from analysis import ParameterError, load_timeline, metrics
@@ -28,7 +29,6 @@ from analysis.narrative import (
     text,
 )
 from analysis.report import Report
-from analysis.schema import TABLES_BY_NAME
 
 SOURCE = "src"
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
@@ -42,25 +42,6 @@ HOSTILE = [
     f"{RLO}evil",
 ]
 ALL_HOSTILE = " ".join(HOSTILE)
-
-
-def frame(name: str, rows=()) -> pd.DataFrame:
-    """A table typed as the loader types it (see load._typed): dates, Int64, categoricals, text."""
-    rows = list(rows)
-    table = TABLES_BY_NAME[name]
-    columns = {}
-    for spec in table.fields:
-        raw = pd.Series(["" if row.get(spec.name) is None else str(row[spec.name]) for row in rows], dtype=str)
-        if spec.type == "date":
-            columns[spec.name] = pd.to_datetime(raw.where(raw != ""), format="%Y-%m-%d").astype("datetime64[ns]")
-        elif spec.type == "integer":
-            columns[spec.name] = pd.array([int(value) if value else pd.NA for value in raw], dtype="Int64")
-        elif spec.enum:
-            assert raw[raw != ""].isin(spec.values).all(), (spec.name, list(raw))
-            columns[spec.name] = pd.Categorical(raw.where(raw != ""), categories=list(spec.values))
-        else:
-            columns[spec.name] = raw
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
 def sources_frame(title="Article", publisher="UN News") -> pd.DataFrame:
@@ -601,3 +582,17 @@ def test_chart_alt_text_is_an_escaped_attribute(monkeypatch):
     img = BeautifulSoup(fragment, "html.parser").find("figure").find(lambda tag: tag.has_attr("alt"))
     assert img["alt"] == hostile_alt  # the attribute holds the words, not markup
     assert img["src"] == "data:image/png;base64,UE5H"
+
+
+def test_a_phase_with_many_events_lists_the_first_and_counts_the_rest():
+    from analysis.narrative import MAX_EVENTS_PER_PHASE
+
+    real = load_timeline()
+    base = real.events[real.events["event_id"] == "weapons-free-zone"]
+    many = pd.concat([base.assign(event_id=f"measure-{i:03d}") for i in range(MAX_EVENTS_PER_PHASE + 7)], ignore_index=True)
+    timeline = replace(
+        real, events=many, event_actors=real.event_actors.iloc[0:0], figures=real.figures.iloc[0:0], claims=real.claims.iloc[0:0]
+    )
+    section = phase_sections(timeline, Citations(real.sources))["implementation"]
+    assert section.count('<p class="fact">') == MAX_EVENTS_PER_PHASE
+    assert "… and 7 more events in this phase, not listed here" in section
