@@ -208,7 +208,8 @@ def test_every_variant_gets_a_fresh_kernel(tmp_path, monkeypatch):
     pids = tmp_path / "pids"
     notebook = _notebook_with(
         tmp_path,
-        "assert 'LEAKED' not in globals(), 'state leaked from a previous report'\nLEAKED = 1",
+        "assert 'LEAKED' not in globals(), 'state leaked from a previous report'\nLEAKED = 1\n"
+        "assert not {'pandas', 'matplotlib', '_warm_up'} & set(globals()), 'the warm-up left names behind'",
         f"import os\nwith open({str(pids)!r}, 'a') as f:\n    print(os.getpid(), file=f)",
     )
     monkeypatch.setattr(paths, "REPORT_NOTEBOOK", notebook)
