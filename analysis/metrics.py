@@ -187,24 +187,25 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     measures = events[events["area"].notna()].copy()
     names = timeline.actors.set_index("actor_id")["name"]
     links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
-    implementers = links.groupby("event_id")["actor_id"].agg(lambda ids: ", ".join(names[i] for i in ids))
+    implementers = links.assign(name=links["actor_id"].map(names)).groupby("event_id")["name"].agg(", ".join)
     reported = timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
     effects = reported.groupby("event_id")["statement"].agg(" ".join)
     area_order = list(REFORM_AREAS)
     measures["area"] = measures["area"].astype(str)
     measures["area_rank"] = measures["area"].map(area_order.index)
-    # .get with a default, not .map(...).fillna(text): a map that finds nothing is float NaN, and
-    # filling float with text is deprecated in pandas (it warns now and will raise).
-    implemented_by = measures["event_id"].map(lambda event_id: implementers.get(event_id, "not stated"))
-    reported_effect = measures["event_id"].map(lambda event_id: effects.get(event_id, ""))
+    # A dict lookup with a default, not .map(...).fillna(text): a map that finds nothing is float
+    # NaN, and filling float with text is deprecated in pandas (it warns now and will raise).
+    implementers, effects = implementers.to_dict(), effects.to_dict()
+    implemented_by = [implementers.get(event_id, "not stated") for event_id in measures["event_id"]]
+    reported_effect = [effects.get(event_id, "") for event_id in measures["event_id"]]
     result = pd.DataFrame(
         {
             "event_id": measures["event_id"],
             "area": measures["area"],
             "title": measures["title"],
             "category": measures["category"].astype(str),
-            "implemented_by": implemented_by,
-            "reported_effect": reported_effect,
+            "implemented_by": pd.Series(implemented_by, index=measures.index, dtype=str),
+            "reported_effect": pd.Series(reported_effect, index=measures.index, dtype=str),
             "status": ["effect or assessment reported" if effect else "no effect stated" for effect in reported_effect],
             "quote": measures["quote"],
             "area_rank": measures["area_rank"],

@@ -51,6 +51,24 @@ def date_phrase(start: pd.Timestamp, end: pd.Timestamp, precision: str, basis: s
     return phrase + (" (date inferred)" if basis == "inferred" else "")
 
 
+def date_phrases(events: pd.DataFrame) -> list[str]:
+    """``date_phrase`` for every event at once, formatting each distinct day once (for big timelines)."""
+    days = pd.concat([events["start"], events["end"]], ignore_index=True)
+    codes, distinct = pd.factorize(days)
+    cache = {code: day for code, day in enumerate(distinct)}
+    phrases = {}
+    result = []
+    count = len(events)
+    for row, (precision, basis) in enumerate(
+        zip(events["date_precision"].astype(str), events["date_basis"].astype(str), strict=True)
+    ):
+        key = (codes[row], codes[count + row], precision, basis)
+        if key not in phrases:
+            phrases[key] = date_phrase(cache[key[0]], cache[key[1]], precision, basis)
+        result.append(phrases[key])
+    return result
+
+
 @dataclass
 class Citations:
     """Numbers quotes in the order they are first cited, and renders the Sources list."""

@@ -338,29 +338,48 @@ def export_pdf(page_html: str) -> bytes:
 # --- the data beside each report ----------------------------------------------------------------
 
 
-def _date_object(day) -> dict:
-    return {"year": str(day.year), "month": str(day.month), "day": str(day.day)}
+def _date_objects(days) -> list[dict]:
+    """TimelineJS date objects, computed once per distinct day."""
+    import pandas as pd
+
+    codes, distinct = pd.factorize(days)
+    objects = [{"year": str(day.year), "month": str(day.month), "day": str(day.day)} for day in distinct]
+    return [objects[code] for code in codes]
 
 
 def timelinejs(timeline, title: str) -> dict:
     """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
     from .metrics import events_in_order
-    from .narrative import date_phrase
+    from .narrative import date_phrases
 
+    ordered = events_in_order(timeline.events)
+    starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
+    is_range = (ordered["end"] != ordered["start"]).to_numpy()
     events = []
-    for event in events_in_order(timeline.events).itertuples():
+    for row, event in enumerate(
+        zip(
+            ordered["event_id"],
+            ordered["title"],
+            ordered["summary"],
+            ordered["quote"],
+            ordered["category"].astype(str),
+            date_phrases(ordered),
+            strict=True,
+        )
+    ):
+        event_id, headline, summary, quote, category, phrase = event
         entry = {
-            "unique_id": event.event_id,
-            "start_date": _date_object(event.start),
+            "unique_id": event_id,
+            "start_date": starts[row],
             "text": {
-                "headline": html.escape(event.title),
-                "text": f"<p>{html.escape(event.summary)}</p><blockquote>{html.escape(event.quote)}</blockquote>",
+                "headline": html.escape(headline),
+                "text": f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>",
             },
-            "group": str(event.category),
-            "display_date": date_phrase(event.start, event.end, str(event.date_precision), str(event.date_basis)),
+            "group": category,
+            "display_date": phrase,
         }
-        if event.end != event.start:
-            entry["end_date"] = _date_object(event.end)
+        if is_range[row]:
+            entry["end_date"] = ends[row]
         events.append(entry)
     return {"title": {"text": {"headline": html.escape(title)}}, "events": events}
 

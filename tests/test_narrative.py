@@ -596,3 +596,14 @@ def test_a_phase_with_many_events_lists_the_first_and_counts_the_rest():
     section = phase_sections(timeline, Citations(real.sources))["implementation"]
     assert section.count('<p class="fact">') == MAX_EVENTS_PER_PHASE
     assert "… and 7 more events in this phase, not listed here" in section
+
+
+def test_date_phrases_agree_with_date_phrase_row_by_row():
+    from analysis.narrative import date_phrases
+
+    events = load_timeline().events
+    expected = [
+        date_phrase(row.start, row.end, str(row.date_precision), str(row.date_basis)) for row in events.itertuples()
+    ]
+    assert date_phrases(events) == expected
+    assert len(set(expected)) >= 5
