@@ -602,8 +602,6 @@ def test_date_phrases_agree_with_date_phrase_row_by_row():
     from analysis.narrative import date_phrases
 
     events = load_timeline().events
-    expected = [
-        date_phrase(row.start, row.end, str(row.date_precision), str(row.date_basis)) for row in events.itertuples()
-    ]
+    expected = [date_phrase(row.start, row.end, str(row.date_precision), str(row.date_basis)) for row in events.itertuples()]
     assert date_phrases(events) == expected
     assert len(set(expected)) >= 5
