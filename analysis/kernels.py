@@ -9,6 +9,7 @@ execution count) and the kernel's state is exactly that of a kernel that importe
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import tempfile
@@ -75,6 +76,7 @@ class WarmKernel:
                     run_sync(self.manager.kill_kernel)()
 
 
+@functools.cache
 def register_engine() -> str:
     """Register, once, the papermill engine that writes the executed notebook once, when the run ends.
 

@@ -686,14 +686,3 @@ def _categorical(column: pd.Series, categories: list[str]) -> pd.Categorical:
     positions = pd.Index(categories).get_indexer(encoded.dictionary.to_pylist())  # "" and others: -1
     codes = positions[encoded.indices.to_numpy(zero_copy_only=False)]
     return pd.Categorical.from_codes(codes, categories=categories)
-
-
-def check_table_names() -> None:
-    """Fail loudly if the Timeline container and the schema disagree (run at import)."""
-    declared = set(TABLES_BY_NAME)
-    container = {f for f in Timeline.__dataclass_fields__} - {"source_texts", "data_dir"}
-    if declared != container:
-        raise RuntimeError(f"Timeline fields {sorted(container)} differ from schema tables {sorted(declared)}")
-
-
-check_table_names()

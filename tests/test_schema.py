@@ -87,3 +87,12 @@ def test_date_fields_are_declared_as_dates():
     descriptor = datapackage()
     types = {(r["name"], f["name"]): f["type"] for r in descriptor["resources"] for f in r["schema"]["fields"]}
     assert types[("events", "start")] == types[("events", "end")] == types[("sources", "published")] == "date"
+
+
+def test_the_timeline_container_has_one_frame_per_table():
+    from dataclasses import fields
+
+    from analysis.load import Timeline
+
+    frames = {f.name for f in fields(Timeline)} - {"source_texts", "data_dir"}
+    assert frames == set(TABLES_BY_NAME)
