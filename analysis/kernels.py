@@ -1,9 +1,10 @@
-"""Fresh Jupyter kernels, started ahead of need and warmed with the report's heavy imports.
+"""Fresh Jupyter kernels, started ahead of need with the report's heavy imports already done.
 
-Every report still runs in its own new kernel; starting it early and importing pandas, pyarrow and
-matplotlib in it while the parent does other work only moves that fixed cost off the critical path.
-The warm-up is a silent execute request, so it leaves no trace in the notebook (no cell, no
-execution count) and the kernel's state is exactly that of a kernel that imported those modules.
+Every report still runs in its own new kernel. Normally it is forked by the kernel factory, which
+imported pandas, pyarrow and matplotlib once. A kernel started the usual way (another kernelspec,
+or no factory) is warmed instead by a silent execute request, which leaves no trace in the notebook
+(no cell, no execution count). Either way the kernel's state is exactly that of a kernel that
+imported those modules and drew one small figure.
 """
 
 from __future__ import annotations
@@ -16,43 +17,44 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from .kernel_factory import ForkedKernelProcess, KernelFactory, forking_manager_class
+
 log = logging.getLogger(__name__)
 
 KERNEL_NAME = "python3"
 # Runs in a function so that it leaves modules in sys.modules and no name in the notebook's namespace.
-# Drawing one small figure loads the fonts and the PNG writer, which every report's charts need.
 WARM_UP = """
 def _warm_up():
-    import importlib, io
-    for name in ("pandas", "pyarrow", "matplotlib.figure", "analysis.report", "analysis.charts"):
-        importlib.import_module(name)
-    from matplotlib.figure import Figure
-    figure = Figure(figsize=(1, 1))
-    figure.text(0, 0, "warm", weight="bold")
-    figure.text(0, 0.5, "warm")
-    figure.savefig(io.BytesIO(), format="png")
+    from analysis.kernel_factory import preload
+    preload()
 _warm_up()
 del _warm_up
 """
 
 
 class WarmKernel:
-    """A kernel started now, warming up in the background, handed to papermill when needed."""
+    """A kernel started now and handed to papermill when needed: forked warm by ``factory``, or warmed up here."""
 
-    def __init__(self, cwd: Path):
+    def __init__(self, cwd: Path, factory: KernelFactory | None = None):
         from jupyter_client.blocking import BlockingKernelClient
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_client.utils import run_sync
 
         # nbclient drives an asynchronous manager. IPC sockets keep it local with no TCP ports to race
         # for; each kernel needs its own socket path, or two kernels alive at once talk over each other.
         sockets = Path(tempfile.gettempdir()) / f"analysis-kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.manager = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(sockets))
+        self.manager = forking_manager_class()(kernel_name=KERNEL_NAME, transport="ipc", ip=str(sockets))
+        self.manager.factory = factory
         run_sync(self.manager.start_kernel)(cwd=str(cwd))
-        self._client = BlockingKernelClient()
-        self._client.load_connection_info(self.manager.get_connection_info())
-        self._client.start_channels()
-        self._client.execute(WARM_UP, silent=True, store_history=False)
+        self._client = None
+        if not self.is_forked:  # a kernel started the usual way imports its libraries now, in the background
+            self._client = BlockingKernelClient()
+            self._client.load_connection_info(self.manager.get_connection_info())
+            self._client.start_channels()
+            self._client.execute(WARM_UP, silent=True, store_history=False)
+
+    @property
+    def is_forked(self) -> bool:
+        return isinstance(getattr(self.manager.provisioner, "process", None), ForkedKernelProcess)
 
     def kill(self) -> None:
         """Kill the kernel's process at once, from any thread; the run using it then fails fast."""
@@ -63,8 +65,9 @@ class WarmKernel:
 
     def shutdown(self) -> None:
         """Stop the kernel and its channels; safe to call twice and after the kernel died."""
-        with contextlib.suppress(Exception):
-            self._client.stop_channels()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.stop_channels()
         from jupyter_client.utils import run_sync
 
         if self.manager.has_kernel:

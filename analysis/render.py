@@ -38,6 +38,7 @@ from .errors import (
     ParameterError,
     RenderError,
 )
+from .kernel_factory import KernelFactory
 from .kernels import WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
 
@@ -192,16 +193,16 @@ def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
 # --- executing and checking the notebook ------------------------------------------------------------
 
 
-def launch_kernel(cwd: Path) -> WarmKernel | Exception:
-    """A kernel started now, or the error its start raised, to be reported where it is used."""
+def launch_kernel(cwd: Path, factory: KernelFactory | None = None) -> WarmKernel | Exception:
+    """A kernel started now (forked by ``factory`` if given), or the error its start raised, reported where used."""
     try:
-        return WarmKernel(cwd)
+        return WarmKernel(cwd, factory)
     except Exception as error:  # mapped to a clear message and exit code by _execute
         return error
 
 
 def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool, kernel, on_start=None):
-    """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once."""
+    """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once, unforked."""
     import nbformat
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -531,10 +532,13 @@ def _preload_exporters(formats: tuple[str, ...]) -> None:
             import weasyprint  # noqa: F401
 
 
-def _render_sequence(jobs: list[_Job], settings: _Settings, report: Callable[[str], None]) -> list[RenderResult]:
+def _render_sequence(
+    jobs: list[_Job], settings: _Settings, report: Callable[[str], None], factory: KernelFactory | None = None
+) -> list[RenderResult]:
     """Render jobs one after another in this process, overlapping what does not depend on each other.
 
-    Each job gets a fresh kernel, launched while the previous job executes. Notebooks execute in a
+    Each job gets a fresh kernel, forked by ``factory`` (one is started if not given) while the
+    previous job executes. Notebooks execute in a
     worker thread (the kernel does the work); the main thread meanwhile exports the previous job's
     HTML and PDF, so it is also the thread that takes Ctrl-C and SIGTERM: then every kernel is
     killed, the worker finishes at once, and nothing more is published.
@@ -542,7 +546,10 @@ def _render_sequence(jobs: list[_Job], settings: _Settings, report: Callable[[st
     from concurrent.futures import ThreadPoolExecutor
 
     total = len(jobs)
-    kernels = [launch_kernel(paths.NOTEBOOKS_DIR)]  # [current, next]; launched ahead of need
+    own_factory = factory is None
+    if own_factory:
+        factory = KernelFactory()
+    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
     preload.start()
     results: list[RenderResult] = []
@@ -556,7 +563,7 @@ def _render_sequence(jobs: list[_Job], settings: _Settings, report: Callable[[st
 
                 def launch_next(number=number):
                     if number < total:
-                        kernels.append(launch_kernel(paths.NOTEBOOKS_DIR))
+                        kernels.append(launch_kernel(paths.NOTEBOOKS_DIR, factory))
 
                 running = executor.submit(_execute_variant, job, settings, kernels[0], launch_next, cancelled)
                 if ready is not None:
@@ -578,6 +585,8 @@ def _render_sequence(jobs: list[_Job], settings: _Settings, report: Callable[[st
             for kernel in kernels:
                 if not isinstance(kernel, Exception):
                     kernel.shutdown()
+            if own_factory:
+                factory.close()
     return results
 
 
@@ -689,9 +698,15 @@ def render(
                 results.append(RenderResult(variant.name, [], True, 0.0))
                 continue
             pending.append((variant, parameters, key, input_hashes))
-        if pending:
-            _check_before_kernels(pending, out_dir, tuple(formats))
-        results += _run_pending(pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report)
+        # The factory imports the kernels' libraries meanwhile; no kernel starts until every check has passed.
+        factory = KernelFactory() if pending and (jobs <= 1 or len(pending) <= 1) else None
+        try:
+            if pending:
+                _check_before_kernels(pending, out_dir, tuple(formats))
+            results += _run_pending(pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory)
+        finally:
+            if factory is not None:
+                factory.close()
         _update_index(out_dir, [variant.name for variant in declared])
     return results
 
@@ -719,13 +734,13 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> N
             raise ParameterError(f"report {variant.name!r}: unknown actor {unknown[0]!r}; known: {', '.join(known)}")
 
 
-def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report) -> list[RenderResult]:
+def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report, factory) -> list[RenderResult]:
     settings = _Settings(versions, out_dir, formats, timeout, progress and jobs <= 1)
     work = [_Job(variant, parameters, key, hashes) for variant, parameters, key, hashes in pending]
     if not work:
         return []
     if jobs <= 1 or len(work) <= 1:
-        return _render_sequence(work, settings, report)
+        return _render_sequence(work, settings, report, factory)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -1,8 +1,8 @@
 """Every case of shared/FAULTS.md: the message, the exit code, and the invariants after the failure.
 
 The invariants (FAULTS.md §2), checked by ``assert_invariants``: the previously published report is
-byte-identical, no staging or temp file is left (only an explicit ``failed-*/`` folder), no ipykernel
-process started by the run is left, and the output lock is free (a second render can take it).
+byte-identical, no staging or temp file is left (only an explicit ``failed-*/`` folder), no kernel
+or kernel factory started by the run is left, and the output lock is free (a second render can take it).
 
 Cases 1-22 need no kernel: they run the real command line in a subprocess against an output folder
 that already holds a good published report, and also check that no kernel was started. Cases 23-32
@@ -14,6 +14,7 @@ are in test_load.py and test_parameters.py, which these tests do not repeat.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
@@ -35,8 +36,11 @@ from conftest import REPO, DataCopy
 from analysis import paths
 from analysis import render as render_module
 from analysis.cli import main as cli_main
+from analysis.kernel_factory import PARENT_PID_VARIABLE
 from analysis.parameters import load_variants
 from analysis.render import output_lock, render
+
+KERNEL_FACTORY = "analysis.kernel_factory"  # in the command line of the factory and of the kernels it forks
 
 # --- invariants -----------------------------------------------------------------------------------
 
@@ -56,23 +60,35 @@ def leftovers(out: Path) -> list[str]:
     )
 
 
-def kernels_of(pids: set[int]) -> list[psutil.Process]:
-    """Live ipykernel processes started by one of ``pids``: as descendants, or by jupyter_client's JPY_PARENT_PID.
+def is_kernel(process: psutil.Process) -> bool:
+    """An ipykernel launched by jupyter_client, or one forked by the kernel factory (its parent)."""
+    if "ipykernel_launcher" in " ".join(process.cmdline()):
+        return True
+    parent = process.parent()
+    return parent is not None and is_factory(parent)
 
-    Other people's kernels on the machine are never counted: only parentage or the launcher's pid says "ours".
+
+def is_factory(process: psutil.Process) -> bool:
+    return KERNEL_FACTORY in " ".join(process.cmdline())
+
+
+def kernels_of(pids: set[int]) -> list[psutil.Process]:
+    """Live kernels and kernel factories started by one of ``pids``: as descendants, or by the pid they record.
+
+    A launched kernel records its render in JPY_PARENT_PID, a factory (whose environment its forked
+    kernels show too) in ANALYSIS_KERNEL_FACTORY_PARENT. Other people's kernels are never counted.
     """
     found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        if "ipykernel_launcher" not in " ".join(process.info["cmdline"] or []):
-            continue
-        if process.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
+    for process in psutil.process_iter(["status"]):
         try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE or not (is_kernel(process) or is_factory(process)):
+                continue
             parents = {parent.pid for parent in process.parents()}
-            launcher = process.environ().get("JPY_PARENT_PID", "")
+            environment = process.environ()
         except psutil.Error:
             continue
-        if parents & pids or (launcher.isdigit() and int(launcher) in pids):
+        recorded = {environment.get("JPY_PARENT_PID", ""), environment.get(PARENT_PID_VARIABLE, "")}
+        if parents & pids or {str(pid) for pid in pids} & recorded:
             found.append(process)
     return found
 
@@ -81,7 +97,7 @@ def assert_no_kernels(pids: set[int], grace: float = 3.0) -> None:
     deadline = time.monotonic() + grace
     while kernels_of(pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert kernels_of(pids) == [], "an ipykernel process was left running"
+    assert kernels_of(pids) == [], "a kernel or kernel factory was left running"
 
 
 def assert_lock_free(out: Path) -> None:
@@ -111,6 +127,23 @@ def test_the_kernel_check_sees_a_live_kernel_and_its_end():
     assert_no_kernels({os.getpid()})
 
 
+@pytest.mark.slow
+def test_the_kernel_check_sees_a_forked_kernel_and_its_factory(tmp_path):
+    from analysis.kernel_factory import KernelFactory
+    from analysis.kernels import WarmKernel
+
+    factory = KernelFactory()
+    kernel = WarmKernel(tmp_path, factory)
+    try:
+        found = kernels_of({os.getpid()})
+        assert sorted(process.pid for process in found) == sorted([factory.process.pid, kernel.manager.provisioner.pid])
+        assert [process.pid for process in found if is_kernel(process)] == [kernel.manager.provisioner.pid]
+    finally:
+        kernel.shutdown()
+        factory.close()
+    assert_no_kernels({os.getpid()})
+
+
 # --- running the command line -----------------------------------------------------------------------
 
 
@@ -120,7 +153,7 @@ class Run:
     stdout: str
     stderr: str
     pid: int
-    kernels_seen: int  # ipykernel processes seen under the command while it ran (polled every 50 ms)
+    kernels_seen: int  # kernels (launched or forked) seen under the command while it ran (polled every 50 ms)
     seconds: float
     peak_rss: int  # the command's own resident memory, at its highest poll
 
@@ -152,8 +185,9 @@ def finish(started: tuple[subprocess.Popen, Path, Path], timeout: float = 180) -
             watched = psutil.Process(process.pid)
             peak = max(peak, watched.memory_info().rss)
             for child in watched.children(recursive=True):
-                if "ipykernel_launcher" in " ".join(child.cmdline()):
-                    seen.add(child.pid)
+                with contextlib.suppress(psutil.Error):
+                    if is_kernel(child):
+                        seen.add(child.pid)
         except psutil.Error:  # it ended between poll() and here
             pass
         time.sleep(0.05)

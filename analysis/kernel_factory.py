@@ -1,0 +1,294 @@
+"""A kernel factory: one process imports the kernel's libraries once, then forks a fresh kernel per report.
+
+Starting a kernel the usual way runs a new Python that imports ipykernel, pandas, pyarrow and
+matplotlib again for every report: about 1.5 s of CPU each time. The factory does those imports
+once (no notebook code, no kernel, no connection file) and then, on request, forks a child that
+starts ``IPKernelApp`` on the connection file it is given, exactly as ``python -m ipykernel_launcher
+-f FILE`` would. Every report still gets a new process, whose only inheritance is the imported
+modules and a drawn warm-up figure: the same state as the warmed kernels it replaces.
+
+It is used only when the kernelspec would run ipykernel in this very interpreter; any other
+kernelspec is launched by jupyter_client as usual. The factory lives as long as the render that
+started it. When that render's end of the channel closes (normal end, crash or kill), the factory
+kills its kernels and exits; a kernel whose factory dies is killed by the kernel (``PR_SET_PDEATHSIG``).
+
+Protocol: one JSON object per line over a socket pair, each request answered by one reply.
+``{"fork": {...}}`` -> ``{"pid": N}``; ``{"poll": N}`` -> ``{"status": exit code or null}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import importlib.util
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+# What the render's kernels import; done once in the factory, before any fork.
+PRELOADED_MODULES = ("ipykernel.kernelapp", "pandas", "pyarrow", "matplotlib.figure", "analysis.report", "analysis.charts")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+PARENT_PID_VARIABLE = "ANALYSIS_KERNEL_FACTORY_PARENT"  # lets a test find a factory its render left behind
+_PR_SET_PDEATHSIG = 1
+
+log = logging.getLogger(__name__)
+
+
+def is_ipykernel_command(command: list[str], connection_file: str) -> bool:
+    """Whether ``command`` starts ipykernel in this interpreter, which is what a forked kernel does."""
+    return command == [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+
+
+class FactoryError(RuntimeError):
+    """The factory process is gone or answered nonsense."""
+
+
+class KernelFactory:
+    """The render's side: starts the factory at once and asks it for kernels."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        environment = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env=environment,
+            )
+        self._channel = ours
+        self._replies = ours.makefile("rb")
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _request(self, message: dict) -> dict:
+        with self._lock:
+            if self._closed:
+                raise FactoryError("the kernel factory was closed")
+            try:
+                self._channel.sendall(json.dumps(message).encode() + b"\n")
+                line = self._replies.readline()
+            except OSError as error:
+                raise FactoryError(f"the kernel factory is gone: {error}") from None
+        if not line:
+            raise FactoryError(f"the kernel factory exited (code {self.process.poll()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise FactoryError(reply["error"])
+        return reply
+
+    def fork(self, connection_file: str, cwd: str | None, environment: dict[str, str]) -> ForkedKernelProcess:
+        """A new kernel on ``connection_file``; waits for the factory's imports the first time."""
+        reply = self._request({"fork": {"connection_file": connection_file, "cwd": cwd, "env": environment}})
+        return ForkedKernelProcess(reply["pid"], self)
+
+    def poll(self, pid: int) -> int | None:
+        """The kernel's exit code once it has ended (the factory then reaps it), else None."""
+        return self._request({"poll": pid})["status"]
+
+    def close(self) -> None:
+        """End the factory and any kernel it still has; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._replies.close()
+            self._channel.close()
+        with contextlib.suppress(OSError):  # it may still be importing, and would see the closed channel only later
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class ForkedKernelProcess:
+    """A forked kernel, with the part of ``subprocess.Popen`` that jupyter_client's provisioner uses.
+
+    The kernel is the factory's child, so the factory reaps it and reports its exit code; until we
+    have seen that code the pid cannot be reused, so signalling it is safe.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, factory: KernelFactory):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._factory = factory
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    self.returncode = self._factory.poll(self.pid)
+                except FactoryError:  # the factory is gone, and its kernels with it
+                    self.returncode = -signal.SIGKILL
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        with self._lock:
+            if self.returncode is None:
+                os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+@functools.cache
+def forking_manager_class():
+    """jupyter_client's AsyncKernelManager, asking a KernelFactory for the kernel when that is equivalent."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ForkingKernelManager(AsyncKernelManager):
+        factory: KernelFactory | None = None
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+            if self.factory is None or not is_ipykernel_command(kernel_cmd, self.connection_file):
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                return
+            # As jupyter_client's launcher does for the kernels it starts in a new session.
+            environment = {**(kw.get("env") or os.environ), "JPY_PARENT_PID": str(os.getpid())}
+            try:
+                process = self.factory.fork(self.connection_file, kw.get("cwd"), environment)
+            except FactoryError as error:  # only an optimization: start the kernel the usual way
+                log.warning("%s; starting the kernel without it", error)
+                self.factory = None
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                return
+            provisioner = self.provisioner
+            provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, process.pid
+            provisioner.cwd = kw.get("cwd")
+            self._reconcile_connection_info(provisioner.connection_info)
+
+    return ForkingKernelManager
+
+
+# --- the factory process ------------------------------------------------------------------------------
+
+
+def preload() -> None:
+    """Import what every report's kernel needs and draw a small figure (fonts, PNG writer)."""
+    import io
+
+    for name in PRELOADED_MODULES:
+        importlib.import_module(name)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.text(0, 0, "warm", weight="bold")
+    figure.text(0, 0.5, "warm")
+    figure.savefig(io.BytesIO(), format="png")
+
+
+def _run_kernel(channel: socket.socket, factory_pid: int, request: dict) -> None:
+    """In the forked child: become a kernel, as ``python -m ipykernel_launcher -f FILE`` would. Never returns."""
+    code = 1
+    try:
+        channel.close()
+        os.setsid()  # as jupyter_client does: the kernel and what it starts form their own group
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != factory_pid:  # the factory died before prctl took effect
+            os._exit(1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        if request["cwd"]:
+            os.chdir(request["cwd"])
+        import matplotlib
+        import numpy.random
+
+        # matplotlib read MPLBACKEND when the factory imported it; ipykernel sets the inline backend if unset.
+        matplotlib.rcParams["backend"] = os.environ.get("MPLBACKEND") or INLINE_BACKEND
+
+        numpy.random.seed()  # a new process would draw fresh entropy; a fork would copy the factory's state
+        from ipykernel import kernelapp
+
+        sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, "-f", request["connection_file"]]
+        # Read from the environment when ipykernel was imported, that is in the factory: set it as the kernel's.
+        parent = f"--IPKernelApp.parent_handle={os.environ.get('JPY_PARENT_PID') or 0}"
+        kernelapp.IPKernelApp.launch_instance(argv=[*sys.argv[1:], parent])
+        code = 0
+    except SystemExit as error:
+        code = error.code if isinstance(error.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _kill_all(kernels: set[int]) -> None:
+    for pid in kernels:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    for pid in kernels:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def serve(channel_fd: int) -> None:
+    """The factory's main loop: import once, then answer requests until the render closes the channel."""
+    if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():  # as ipykernel_launcher does, for the same kernels
+        del sys.path[0]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the render's to handle; it then closes us
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # how the render closes us: kernels are killed on the way out
+    channel = socket.socket(fileno=channel_fd)
+    requests = channel.makefile("rb")
+    kernels: set[int] = set()
+    factory_pid = os.getpid()
+    try:
+        preload()
+        for line in requests:
+            request = json.loads(line)
+            if "fork" in request:
+                pid = os.fork()
+                if pid == 0:
+                    _run_kernel(channel, factory_pid, request["fork"])
+                kernels.add(pid)
+                reply = {"pid": pid}
+            else:
+                pid, status = os.waitpid(request["poll"], os.WNOHANG)
+                reply = {"status": os.waitstatus_to_exitcode(status) if pid else None}
+                if pid:
+                    kernels.discard(pid)
+            channel.sendall(json.dumps(reply).encode() + b"\n")
+    except BrokenPipeError:
+        pass
+    except Exception as error:  # e.g. an import that fails: the render reports it when it asks for a kernel
+        with contextlib.suppress(OSError):
+            channel.sendall(json.dumps({"error": f"kernel factory failed: {error!r}"}).encode() + b"\n")
+    finally:
+        _kill_all(kernels)
+
+
+if __name__ == "__main__":
+    try:
+        serve(int(sys.argv[1]))
+    finally:
+        os._exit(0)  # nothing to flush; tearing down these modules would only keep the render waiting

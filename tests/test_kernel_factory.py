@@ -1,0 +1,190 @@
+"""The kernel factory: a forked kernel is a fresh kernel like a launched one, and none outlives its render."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+from conftest import REPO
+
+from analysis.kernel_factory import PARENT_PID_VARIABLE, KernelFactory, is_ipykernel_command
+from analysis.kernels import WarmKernel
+
+pytestmark = pytest.mark.slow
+
+# What a kernel looks like from inside: everything a notebook could observe about how it was started.
+FINGERPRINT = textwrap.dedent(
+    """
+    def _fingerprint():
+        import json, os, signal, sys
+        import matplotlib.pyplot
+        import numpy
+        from ipykernel.kernelapp import IPKernelApp
+        return json.dumps({
+            "cwd": os.getcwd(),
+            "argv": sys.argv[:2],  # then the connection file, which is each kernel's own
+            "path0": sys.path[0],
+            "environment": sorted(set(os.environ) - {"JPY_SESSION_NAME"}),
+            "JPY_PARENT_PID": os.environ.get("JPY_PARENT_PID"),
+            "MPLBACKEND": os.environ.get("MPLBACKEND"),
+            "backend": matplotlib.get_backend(),
+            "parent_handle": IPKernelApp.instance().parent_handle,
+            "own_session": os.getsid(0) == os.getpid(),
+            "sigint": getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT))),
+            "sigterm": str(signal.getsignal(signal.SIGTERM)),
+            "main": sys.modules["__main__"].__name__,
+            "names": sorted(name for name in globals() if not name.startswith("_")),
+            "draw": numpy.random.random(),
+        })
+    print(_fingerprint())
+    """
+)
+
+
+def run(kernel: WarmKernel, code: str) -> str:
+    """Run ``code`` in the kernel and return what it printed."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    client = BlockingKernelClient()
+    client.load_connection_info(kernel.manager.get_connection_info())
+    client.start_channels()
+    printed = []
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(
+            code,
+            timeout=60,
+            output_hook=lambda message: printed.append(message["content"].get("text", "")),
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        client.stop_channels()
+    return "".join(printed)
+
+
+@pytest.fixture
+def factory():
+    factory = KernelFactory()
+    yield factory
+    factory.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until_gone(pids, grace: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + grace
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
+
+
+def test_only_the_standard_ipykernel_command_is_forked():
+    assert is_ipykernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "k.json"], "k.json")
+    assert not is_ipykernel_command(["/other/python", "-m", "ipykernel_launcher", "-f", "k.json"], "k.json")
+    assert not is_ipykernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "k.json", "--debug"], "k.json")
+    assert not is_ipykernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "other.json"], "k.json")
+
+
+def test_a_forked_kernel_looks_like_a_launched_one(factory, tmp_path, monkeypatch):
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # ipykernel then chooses the inline backend, in both
+    forked, launched = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, None)
+    try:
+        assert forked.is_forked and not launched.is_forked
+        assert psutil.Process(forked.manager.provisioner.pid).ppid() == factory.process.pid
+        seen = {name: json.loads(run(kernel, FINGERPRINT)) for name, kernel in (("forked", forked), ("launched", launched))}
+    finally:
+        forked.shutdown()
+        launched.shutdown()
+    draws = {name: print_out.pop("draw") for name, print_out in seen.items()}
+    assert seen["forked"] == seen["launched"]
+    assert seen["forked"]["cwd"] == str(tmp_path) and seen["forked"]["path0"] != str(REPO)
+    assert seen["forked"]["backend"] == "module://matplotlib_inline.backend_inline"
+    assert seen["forked"]["JPY_PARENT_PID"] == str(os.getpid()) == str(seen["forked"]["parent_handle"])
+    assert draws["forked"] != draws["launched"]
+
+
+def test_forked_kernels_do_not_share_random_state_or_names(factory, tmp_path):
+    first, second = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, factory)
+    try:
+        assert first.is_forked and second.is_forked
+        assert first.manager.provisioner.pid != second.manager.provisioner.pid
+        code = "import random, numpy\nSET_BY_THIS_KERNEL = 1\nprint(random.random(), numpy.random.random())"
+        assert run(first, code) != run(second, code)
+        assert run(second, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "True"
+        third = WarmKernel(tmp_path, factory)
+        try:
+            assert run(third, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "False"
+        finally:
+            third.shutdown()
+    finally:
+        first.shutdown()
+        second.shutdown()
+
+
+def test_a_killed_kernel_is_reported_dead_with_its_signal(factory, tmp_path):
+    kernel = WarmKernel(tmp_path, factory)
+    process = kernel.manager.provisioner.process
+    assert process.poll() is None
+    kernel.kill()
+    assert process.wait(timeout=5) == -signal.SIGKILL
+    kernel.shutdown()
+
+
+def test_closing_the_factory_ends_the_kernels_it_still_has(tmp_path):
+    factory = KernelFactory()
+    kernel = WarmKernel(tmp_path, factory)
+    pids = [factory.process.pid, kernel.manager.provisioner.pid]
+    factory.close()
+    assert wait_until_gone(pids) == []
+    kernel.shutdown()
+
+
+def test_a_factory_that_died_falls_back_to_a_launched_kernel(tmp_path, caplog):
+    factory = KernelFactory()
+    factory.process.kill()
+    factory.process.wait()
+    kernel = WarmKernel(tmp_path, factory)
+    try:
+        assert not kernel.is_forked
+        assert run(kernel, "print(6 * 7)").strip() == "42"
+    finally:
+        kernel.shutdown()
+        factory.close()
+    assert "starting the kernel without it" in caplog.text
+
+
+def test_a_killed_render_leaves_no_factory_and_no_kernel(tmp_path):
+    # The render's end of the channel closes when it dies: the factory kills its kernels and exits.
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from analysis.kernel_factory import KernelFactory
+        from analysis.kernels import WarmKernel
+        factory = KernelFactory()
+        kernel = WarmKernel(Path({str(tmp_path)!r}), factory)
+        print(factory.process.pid, kernel.manager.provisioner.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    render = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in render.stdout.readline().split()]
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
+        assert psutil.Process(pids[0]).environ()[PARENT_PID_VARIABLE] == str(render.pid)
+    finally:
+        render.kill()
+        render.wait()
+    assert wait_until_gone(pids) == []
