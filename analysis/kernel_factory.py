@@ -35,7 +35,15 @@ import traceback
 from pathlib import Path
 
 # What the render's kernels import; done once in the factory, before any fork.
-PRELOADED_MODULES = ("ipykernel.kernelapp", "pandas", "pyarrow", "matplotlib.figure", "analysis.report", "analysis.charts")
+PRELOADED_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "pandas",
+    "pyarrow",
+    "matplotlib.figure",
+    "analysis.report",
+    "analysis.charts",
+)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 PARENT_PID_VARIABLE = "ANALYSIS_KERNEL_FACTORY_PARENT"  # lets a test find a factory its render left behind
 _PR_SET_PDEATHSIG = 1

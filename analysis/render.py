@@ -13,6 +13,7 @@ import contextlib
 import ctypes.util
 import errno
 import fcntl
+import gc
 import hashlib
 import html
 import importlib.util
@@ -203,7 +204,6 @@ def launch_kernel(cwd: Path, factory: KernelFactory | None = None) -> WarmKernel
 
 def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool, kernel, on_start=None):
     """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once, unforked."""
-    import nbformat
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
@@ -216,7 +216,7 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
                 raise kernel
             if on_start is not None:
                 on_start()
-            papermill.execute_notebook(
+            executed = papermill.execute_notebook(
                 str(notebook),
                 str(target),
                 parameters=parameters,
@@ -260,7 +260,6 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
         finally:
             if not isinstance(kernel, Exception):
                 kernel.shutdown()
-    executed = nbformat.read(str(target), as_version=4)
     for index, cell in enumerate(executed.cells):
         if cell.cell_type != "code":
             continue
@@ -524,12 +523,20 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
 
 
 def _preload_exporters(formats: tuple[str, ...]) -> None:
-    """Import the exporters while the first kernel runs, off the critical path."""
-    import nbconvert.exporters  # noqa: F401
+    """Import and warm the exporters while the first kernel runs, off the critical path.
 
+    Exporting a one-cell notebook compiles the page template; laying out a one-line PDF loads
+    Pango's fonts. What is left for each report is its own page.
+    """
+    import nbformat
+
+    page = export_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm")]), "warm", "warm")
     if "pdf" in formats:
-        with contextlib.suppress(ImportError, OSError):  # reported, with its exit code, by export_pdf
-            import weasyprint  # noqa: F401
+        with contextlib.suppress(RenderError):  # reported, with its exit code, by the report's own export
+            export_pdf(page)
+    # What is loaded now stays until the end: spare the collector from walking it again at every
+    # full collection (a tenth of each PDF's layout time).
+    gc.freeze()
 
 
 def _render_sequence(
@@ -549,6 +556,9 @@ def _render_sequence(
     own_factory = factory is None
     if own_factory:
         factory = KernelFactory()
+    import papermill  # noqa: F401 - imported while the factory prepares the first kernel, not after
+
+    register_engine()
     kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
     preload.start()
