@@ -183,7 +183,7 @@ def _shorten(text, characters: int) -> str:
 
 def _source_note(timeline: Timeline, extra: str = "") -> str:
     """'Source: UN News, "<title>", 19 April 2017.' for the sources the shown events cite."""
-    sources = timeline.sources[timeline.sources["source_id"].isin(set(timeline.events["source_id"]))]
+    sources = timeline.sources[timeline.sources["source_id"].isin(timeline.events["source_id"].unique())]
     if sources.empty:
         sources = timeline.sources
     parts = [
@@ -765,7 +765,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     if tracker.empty:
         return _empty_chart("Reform tracker", "No reforms or operations in this selection", note)
     has_effect = tracker["reported_effect"].str.strip() != ""
-    areas = [a for a in REFORM_AREAS if a in set(tracker["area"])]
+    areas = [a for a in REFORM_AREAS if a in set(tracker["area"].unique())]
     in_area = {a: tracker["area"] == a for a in areas}
     per_area = ", ".join(f"{label(a)} {m.sum()} ({(has_effect & m).sum()} with effect or assessment)" for a, m in in_area.items())
     alt = (

@@ -116,7 +116,7 @@ def summarize_phases(events: pd.DataFrame) -> pd.DataFrame:
                 "start": members["start"].min(),
                 "end": members["end"].max(),
                 "events": len(members),
-                "event_ids": tuple(members["event_id"]),
+                "event_ids": tuple(members["event_id"].tolist()),
             }
         )
     phases = pd.DataFrame(rows)
@@ -181,23 +181,32 @@ def _bounds(low, best, high) -> str:
     return "; ".join(parts) if parts else "no number given"
 
 
+def _joined_by(keys: pd.Series, values: pd.Series, separator: str) -> dict[str, str]:
+    """Each key's values joined in row order; a plain loop, where a groupby-agg over Arrow text
+    calls Python once per group (1.2 s against 0.1 s for 100,000 events)."""
+    grouped: dict[str, list[str]] = {}
+    for key, value in zip(keys.tolist(), values.tolist(), strict=True):
+        grouped.setdefault(key, []).append(value)
+    return {key: separator.join(items) for key, items in grouped.items()}
+
+
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     """The reforms and operations by area: who carried them out and what the article reports of them."""
     events = events_in_order(timeline.events)
     measures = events[events["area"].notna()].copy()
     names = timeline.actors.set_index("actor_id")["name"]
     links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
-    implementers = links.assign(name=links["actor_id"].map(names)).groupby("event_id")["name"].agg(", ".join)
+    implementers = _joined_by(links["event_id"], links["actor_id"].map(names), ", ")
     reported = timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
-    effects = reported.groupby("event_id")["statement"].agg(" ".join)
+    effects = _joined_by(reported["event_id"], reported["statement"], " ")
     area_order = list(REFORM_AREAS)
     measures["area"] = measures["area"].astype(str)
     measures["area_rank"] = measures["area"].map(area_order.index)
     # A dict lookup with a default, not .map(...).fillna(text): a map that finds nothing is float
     # NaN, and filling float with text is deprecated in pandas (it warns now and will raise).
-    implementers, effects = implementers.to_dict(), effects.to_dict()
-    implemented_by = [implementers.get(event_id, "not stated") for event_id in measures["event_id"]]
-    reported_effect = [effects.get(event_id, "") for event_id in measures["event_id"]]
+    event_ids = measures["event_id"].tolist()
+    implemented_by = [implementers.get(event_id, "not stated") for event_id in event_ids]
+    reported_effect = [effects.get(event_id, "") for event_id in event_ids]
     result = pd.DataFrame(
         {
             "event_id": measures["event_id"],

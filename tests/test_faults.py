@@ -209,7 +209,7 @@ def analysis_argv(*args: str) -> list[str]:
 # A driver for what the command line cannot do by itself: render another notebook, read another
 # variants file, or be slow at a chosen step. It sets paths or wraps a function, then runs cli.main.
 DRIVER = """
-import json, os, sys, time
+import json, os, sys, threading, time
 from pathlib import Path
 from analysis import cli, paths, render
 
@@ -218,12 +218,17 @@ if "notebook" in config:
     paths.REPORT_NOTEBOOK = Path(config["notebook"])
 if "variants" in config:
     paths.VARIANTS_FILE = Path(config["variants"])
-if "stall_export" in config:  # the PDF export hangs, after the notebook ran and the HTML was made
+if "stall_export" in config or "stall_warm_up" in config:
+    # The PDF export hangs: the report's own, after the notebook ran and the HTML was made (in the
+    # main thread), or the exporters' warm-up while the notebook runs (in a background thread).
     export_pdf = render.export_pdf
 
     def stalled_export(page):
-        Path(config["stall_export"]).touch()
-        time.sleep(60)
+        in_main = threading.current_thread() is threading.main_thread()
+        marker = config.get("stall_export" if in_main else "stall_warm_up")
+        if marker:
+            Path(marker).touch()
+            time.sleep(60)
         return export_pdf(page)
 
     render.export_pdf = stalled_export
@@ -943,10 +948,13 @@ def test_case_30_interrupted_while_the_notebook_runs(driver, out, tmp_path, sign
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code", "word"), SIGNALS, ids=["SIGINT", "SIGTERM"])
-def test_case_30_interrupted_while_exporting(driver, out, tmp_path, signum, code, word):
+@pytest.mark.parametrize("step", ["stall_export", "stall_warm_up"])
+def test_case_30_interrupted_while_exporting(driver, out, tmp_path, signum, code, word, step):
+    # stall_export: the report's own PDF export hangs. stall_warm_up: the notebook has run and its
+    # export waits for the exporters' warm-up, which hangs; the executed job's staging must go too.
     before = published(out)
-    marker = tmp_path / "exporting"
-    config = {"notebook": str(tiny_notebook(tmp_path / "notebook", "x = 1")), "stall_export": str(marker)}
+    marker = tmp_path / step
+    config = {"notebook": str(tiny_notebook(tmp_path / "notebook", "x = 1")), step: str(marker)}
     run = interrupt(driver, config, out, tmp_path, marker, signum, "--format", "html,pdf")
     assert run.code == code and word in run.stderr, run.stderr
     assert_invariants(out, before, pids={run.pid})

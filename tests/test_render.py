@@ -218,3 +218,28 @@ def test_every_variant_gets_a_fresh_kernel(tmp_path, monkeypatch):
     results = render(out_dir=out, formats=("html",))
     assert [result.name for result in results] == ["full", "crisis", "reforms"]
     assert len(set(pids.read_text().split())) == 3
+
+
+def test_the_timeline_is_validated_once_per_render_and_data_files_made_from_it(tmp_path, monkeypatch):
+    # The data beside each report comes from the timeline validated before any kernel started; it
+    # is not loaded again for each variant (the kernels load their own copy, in their process).
+    from analysis import load
+
+    loads = []
+    real_load = load.load_timeline
+
+    def counted_load(*args, **kwargs):
+        loads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(load, "load_timeline", counted_load)
+    monkeypatch.setattr(paths, "REPORT_NOTEBOOK", _notebook_with(tmp_path, "x = 1"))
+    out = tmp_path / "out"
+    out.mkdir()
+    render(out_dir=out, formats=("html",))
+    assert len(loads) == 1
+    crisis = (out / "crisis.csv").read_text(encoding="utf-8").splitlines()
+    assert crisis[0].startswith("event_id,") and len(crisis) > 1
+    assert all(",2016-07-" in line for line in crisis[1:])
+    full = json.loads((out / "full.timeline.json").read_text(encoding="utf-8"))
+    assert len(full["events"]) == json.loads((out / "full.manifest.json").read_text())["events"] == 13
