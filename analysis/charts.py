@@ -886,8 +886,21 @@ def to_png(chart: Chart, dpi: int = 150) -> bytes:
         chart: a Chart from one of the plot functions.
         dpi: pixels per inch; the figure is ``WIDTH_IN`` inches wide.
     """
-    buffer = io.BytesIO()
+    from PIL import Image
+
+    pixels = io.BytesIO()
     # Tick labels are created while drawing, outside the plot functions: keep them literal too.
     with matplotlib.rc_context({"text.parse_math": False}):
-        chart.figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return buffer.getvalue()
+        chart.figure.savefig(pixels, format="rgba", dpi=dpi)
+    # The size Agg draws at: the figure's inches times the dpi, truncated (as matplotlib's renderer does).
+    size = tuple(int(side) for side in chart.figure.get_size_inches() * dpi)
+    if len(pixels.getbuffer()) != 4 * size[0] * size[1]:
+        raise RuntimeError(f"matplotlib drew {len(pixels.getbuffer())} bytes, not a {size[0]}x{size[1]} RGBA image")
+    drawn = Image.frombuffer("RGBA", size, pixels.getbuffer(), "raw", "RGBA", 0, 1)
+    # Saved as RGB on white: the figures are opaque anyway, and WeasyPrint must split an alpha
+    # channel off every RGBA image (a tenth of a full report's PDF time).
+    opaque = Image.new("RGB", size, "white")
+    opaque.paste(drawn, mask=drawn.getchannel("A"))
+    png = io.BytesIO()
+    opaque.save(png, format="png", dpi=(dpi, dpi))
+    return png.getvalue()
