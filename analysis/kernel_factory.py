@@ -45,6 +45,9 @@ PRELOADED_MODULES = (
     "analysis.charts",
 )
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+# The first fork waits for the factory's imports (about a second; longer while matplotlib builds its
+# font cache on a fresh machine). Past this, the kernel is launched the usual way instead.
+REPLY_TIMEOUT_SECONDS = 60
 PARENT_PID_VARIABLE = "ANALYSIS_KERNEL_FACTORY_PARENT"  # lets a test find a factory its render left behind
 _PR_SET_PDEATHSIG = 1
 
@@ -73,6 +76,7 @@ class KernelFactory:
                 stdin=subprocess.DEVNULL,
                 env=environment,
             )
+        ours.settimeout(REPLY_TIMEOUT_SECONDS)
         self._channel = ours
         self._replies = ours.makefile("rb")
         self._lock = threading.Lock()
@@ -85,13 +89,16 @@ class KernelFactory:
             try:
                 self._channel.sendall(json.dumps(message).encode() + b"\n")
                 line = self._replies.readline()
-            except OSError as error:
-                raise FactoryError(f"the kernel factory is gone: {error}") from None
-        if not line:
-            raise FactoryError(f"the kernel factory exited (code {self.process.poll()})")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise FactoryError(reply["error"])
+                if not line:
+                    raise FactoryError(f"the kernel factory exited (code {self.process.poll()})")
+                reply = json.loads(line)
+                if "error" in reply:
+                    raise FactoryError(reply["error"])
+            except (OSError, ValueError, FactoryError) as error:  # a late reply would answer the wrong request
+                self._close_channel()
+                with contextlib.suppress(OSError):
+                    self.process.kill()
+                raise FactoryError(str(error) if isinstance(error, FactoryError) else f"kernel factory: {error}") from None
         return reply
 
     def fork(self, connection_file: str, cwd: str | None, environment: dict[str, str]) -> ForkedKernelProcess:
@@ -103,14 +110,16 @@ class KernelFactory:
         """The kernel's exit code once it has ended (the factory then reaps it), else None."""
         return self._request({"poll": pid})["status"]
 
+    def _close_channel(self) -> None:
+        self._closed = True
+        self._replies.close()
+        self._channel.close()
+
     def close(self) -> None:
         """End the factory and any kernel it still has; safe to call twice."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._replies.close()
-            self._channel.close()
+            if not self._closed:
+                self._close_channel()
         with contextlib.suppress(OSError):  # it may still be importing, and would see the closed channel only later
             self.process.terminate()
         try:
@@ -118,6 +127,15 @@ class KernelFactory:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def start_factory() -> KernelFactory | None:
+    """A new factory, or None (kernels are then launched the usual way) if no process can be started."""
+    try:
+        return KernelFactory()
+    except OSError as error:
+        log.warning("cannot start the kernel factory (%s); kernels will be launched one by one", error)
+        return None
 
 
 class ForkedKernelProcess:

@@ -14,6 +14,8 @@ import psutil
 import pytest
 from conftest import REPO
 
+from analysis import kernel_factory
+from analysis import render as render_module
 from analysis.kernel_factory import PARENT_PID_VARIABLE, KernelFactory, is_ipykernel_command
 from analysis.kernels import WarmKernel
 
@@ -188,3 +190,35 @@ def test_a_killed_render_leaves_no_factory_and_no_kernel(tmp_path):
         render.kill()
         render.wait()
     assert wait_until_gone(pids) == []
+
+
+def test_a_factory_that_does_not_answer_in_time_is_abandoned_for_a_launched_kernel(tmp_path, caplog, monkeypatch):
+    # Its imports take longer than the time allowed: the kernel is launched the usual way, and the
+    # factory, whose late answer would reply to the wrong request, is killed.
+    monkeypatch.setattr(kernel_factory, "REPLY_TIMEOUT_SECONDS", 0.05)
+    factory = KernelFactory()
+    kernel = WarmKernel(tmp_path, factory)
+    try:
+        assert not kernel.is_forked
+        assert run(kernel, "print(6 * 7)").strip() == "42"
+        assert factory.process.wait(timeout=10) != 0
+    finally:
+        kernel.shutdown()
+        factory.close()
+    assert "timed out" in caplog.text and "starting the kernel without it" in caplog.text
+
+
+def test_a_render_without_a_factory_launches_its_kernels(tmp_path, monkeypatch, caplog):
+    def no_process(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(kernel_factory.subprocess, "Popen", no_process)
+    assert kernel_factory.start_factory() is None
+    assert "cannot start the kernel factory" in caplog.text
+    monkeypatch.undo()
+    monkeypatch.setattr(kernel_factory, "start_factory", lambda: None)
+    monkeypatch.setattr(render_module, "start_factory", lambda: None)
+    out = tmp_path / "out"
+    out.mkdir()
+    results = render_module.render(names=["crisis"], out_dir=out, formats=("html",))
+    assert [result.name for result in results] == ["crisis"] and (out / "crisis.html").is_file()
