@@ -44,6 +44,7 @@ PRELOADED_MODULES = (
     "analysis.report",
     "analysis.charts",
 )
+FACTORY_MODULE = "analysis.kernel_factory"  # run as a program; also in its kernels' command line
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 # The first fork waits for the factory's imports (about a second; longer while matplotlib builds its
 # font cache on a fresh machine). Past this, the kernel is launched the usual way instead.
@@ -54,24 +55,46 @@ _PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
 
 
-def is_ipykernel_command(command: list[str], connection_file: str) -> bool:
-    """Whether ``command`` starts ipykernel in this interpreter, which is what a forked kernel does."""
-    return command == [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+def ipykernel_command(options: list[str], connection_file: str) -> list[str]:
+    """How jupyter_client starts an ipykernel kernelspec in this interpreter with interpreter ``options``."""
+    return [sys.executable, *options, "-m", "ipykernel_launcher", "-f", connection_file]
+
+
+def interpreter_options(argv: list[str]) -> list[str] | None:
+    """The interpreter options of a kernelspec's ``argv`` that runs ipykernel in this interpreter, else None.
+
+    jupyter_client runs ``python``, ``python3`` and ``python3.N`` as this interpreter.
+    """
+    if not argv:
+        return None
+    python, *rest = argv
+    major, minor = sys.version_info[:2]
+    if python not in ("python", f"python{major}", f"python{major}.{minor}", sys.executable):
+        return None
+    options, tail = rest[:-4], rest[-4:]
+    if tail != ["-m", "ipykernel_launcher", "-f", "{connection_file}"] or not all(o.startswith("-") for o in options):
+        return None
+    return options
 
 
 class FactoryError(RuntimeError):
     """The factory process is gone or answered nonsense."""
 
 
+class NotForkable(FactoryError):
+    """The kernelspec does not start ipykernel in this interpreter: its kernels are launched, as is normal."""
+
+
 class KernelFactory:
     """The render's side: starts the factory at once and asks it for kernels."""
 
-    def __init__(self):
+    def __init__(self, kernel_name: str):
         ours, theirs = socket.socketpair()
         environment = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
+        options = _guess_interpreter_options(kernel_name)
         with theirs:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                [sys.executable, *options, "-m", FACTORY_MODULE, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 env=environment,
@@ -94,6 +117,10 @@ class KernelFactory:
                 reply = json.loads(line)
                 if "error" in reply:
                     raise FactoryError(reply["error"])
+                if "not_forkable" in reply:
+                    raise NotForkable(reply["not_forkable"])
+            except NotForkable:
+                raise
             except (OSError, ValueError, FactoryError) as error:  # a late reply would answer the wrong request
                 self._close_channel()
                 with contextlib.suppress(OSError):
@@ -101,10 +128,16 @@ class KernelFactory:
                 raise FactoryError(str(error) if isinstance(error, FactoryError) else f"kernel factory: {error}") from None
         return reply
 
-    def fork(self, connection_file: str, cwd: str | None, environment: dict[str, str]) -> ForkedKernelProcess:
-        """A new kernel on ``connection_file``; waits for the factory's imports the first time."""
-        reply = self._request({"fork": {"connection_file": connection_file, "cwd": cwd, "env": environment}})
-        return ForkedKernelProcess(reply["pid"], self)
+    def fork(self, command: list[str], connection_file: str, cwd: str | None, environment: dict[str, str]):
+        """A new kernel on ``connection_file``, forked if that is what ``command`` would start; waits
+        for the factory's imports the first time.
+
+        Raises:
+            NotForkable: ``command`` is not the factory's own interpreter starting ipykernel.
+            FactoryError: the factory is gone or does not answer.
+        """
+        request = {"command": command, "connection_file": connection_file, "cwd": cwd, "env": environment}
+        return ForkedKernelProcess(self._request({"fork": request})["pid"], self)
 
     def poll(self, pid: int) -> int | None:
         """The kernel's exit code once it has ended (the factory then reaps it), else None."""
@@ -129,10 +162,29 @@ class KernelFactory:
             self.process.wait()
 
 
-def start_factory() -> KernelFactory | None:
-    """A new factory, or None (kernels are then launched the usual way) if no process can be started."""
+def _guess_interpreter_options(kernel_name: str) -> list[str]:
+    """The options the kernelspec gives its interpreter (``-Xfrozen_modules=off`` for ipykernel's own).
+
+    Read from the first ``kernels/<name>/kernel.json`` on the Jupyter path, without importing
+    jupyter_client (0.1 s, before the factory could start). A wrong guess costs only speed: the
+    factory forks only a kernel whose real command is its own.
+    """
+    from jupyter_core.paths import jupyter_path
+
+    for folder in jupyter_path("kernels"):
+        spec = Path(folder) / kernel_name / "kernel.json"
+        if spec.is_file():
+            try:
+                return interpreter_options(json.loads(spec.read_text(encoding="utf-8"))["argv"]) or []
+            except (OSError, ValueError, KeyError, TypeError):
+                return []
+    return []  # ipykernel's built-in kernelspec: no options
+
+
+def start_factory(kernel_name: str) -> KernelFactory | None:
+    """A new factory for ``kernel_name``, or None (kernels are then launched the usual way) if no process starts."""
     try:
-        return KernelFactory()
+        return KernelFactory(kernel_name)
     except OSError as error:
         log.warning("cannot start the kernel factory (%s); kernels will be launched one by one", error)
         return None
@@ -191,15 +243,16 @@ def forking_manager_class():
         factory: KernelFactory | None = None
 
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-            if self.factory is None or not is_ipykernel_command(kernel_cmd, self.connection_file):
+            if self.factory is None:
                 await super()._async_launch_kernel(kernel_cmd, **kw)
                 return
             # As jupyter_client's launcher does for the kernels it starts in a new session.
             environment = {**(kw.get("env") or os.environ), "JPY_PARENT_PID": str(os.getpid())}
             try:
-                process = self.factory.fork(self.connection_file, kw.get("cwd"), environment)
+                process = self.factory.fork(kernel_cmd, self.connection_file, kw.get("cwd"), environment)
             except FactoryError as error:  # only an optimization: start the kernel the usual way
-                log.warning("%s; starting the kernel without it", error)
+                level = logging.DEBUG if isinstance(error, NotForkable) else logging.WARNING
+                log.log(level, "%s; starting the kernel without the kernel factory", error)
                 self.factory = None
                 await super()._async_launch_kernel(kernel_cmd, **kw)
                 return
@@ -253,6 +306,7 @@ def _run_kernel(channel: socket.socket, factory_pid: int, request: dict) -> None
         from ipykernel import kernelapp
 
         sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, "-f", request["connection_file"]]
+        sys.orig_argv = request["command"]
         # Read from the environment when ipykernel was imported, that is in the factory: set it as the kernel's.
         parent = f"--IPKernelApp.parent_handle={os.environ.get('JPY_PARENT_PID') or 0}"
         kernelapp.IPKernelApp.launch_instance(argv=[*sys.argv[1:], parent])
@@ -278,8 +332,34 @@ def _kill_all(kernels: set[int]) -> None:
             os.waitpid(pid, 0)
 
 
+def _own_options() -> list[str]:
+    """This interpreter's options, such as ``-Xfrozen_modules=off``: what came before ``-m``."""
+    return sys.orig_argv[1 : sys.orig_argv.index("-m")]
+
+
+# What jupyter_client and our manager add to a kernel's environment when they launch it.
+LAUNCH_VARIABLES = ("JPY_PARENT_PID", "JPY_SESSION_NAME")
+
+
+def _refusal(request: dict, startup_environment: dict[str, str]) -> str | None:
+    """Why forking would not give the kernel that ``request``'s command would start, or None.
+
+    Same interpreter, same options, ipykernel, and the environment this factory started with:
+    anything else (another kernelspec, a kernelspec with its own variables, some of which act only
+    when Python starts) is launched as usual.
+    """
+    if request["command"] != ipykernel_command(_own_options(), request["connection_file"]):
+        return f"the kernel command {request['command'][:-1]} is not this factory's interpreter running ipykernel"
+    environment = {key: value for key, value in request["env"].items() if key not in LAUNCH_VARIABLES}
+    if environment != startup_environment:
+        changed = sorted(set(environment.items()) ^ set(startup_environment.items()))
+        return f"the kernel's environment differs from the factory's ({', '.join(key for key, _ in changed)})"
+    return None
+
+
 def serve(channel_fd: int) -> None:
     """The factory's main loop: import once, then answer requests until the render closes the channel."""
+    startup_environment = {key: value for key, value in os.environ.items() if key != PARENT_PID_VARIABLE}
     if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():  # as ipykernel_launcher does, for the same kernels
         del sys.path[0]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the render's to handle; it then closes us
@@ -292,7 +372,10 @@ def serve(channel_fd: int) -> None:
         preload()
         for line in requests:
             request = json.loads(line)
-            if "fork" in request:
+            refusal = _refusal(request["fork"], startup_environment) if "fork" in request else None
+            if refusal:
+                reply = {"not_forkable": refusal}
+            elif "fork" in request:
                 pid = os.fork()
                 if pid == 0:
                     _run_kernel(channel, factory_pid, request["fork"])

@@ -40,7 +40,7 @@ from .errors import (
     RenderError,
 )
 from .kernel_factory import KernelFactory, start_factory
-from .kernels import WarmKernel, register_engine
+from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
 
 log = logging.getLogger(__name__)
@@ -583,7 +583,7 @@ def _render_sequence(
     timelines = {} if timelines is None else timelines
     own_factory = factory is None
     if own_factory:
-        factory = start_factory()
+        factory = start_factory(KERNEL_NAME)
     import papermill  # noqa: F401 - imported while the factory prepares the first kernel, not after
 
     register_engine()
@@ -742,7 +742,7 @@ def render(
                 continue
             pending.append((variant, parameters, key, input_hashes))
         # The factory imports the kernels' libraries meanwhile; no kernel starts until every check has passed.
-        factory = start_factory() if pending and (jobs <= 1 or len(pending) <= 1) else None
+        factory = start_factory(KERNEL_NAME) if pending and (jobs <= 1 or len(pending) <= 1) else None
         try:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             results += _run_pending(

@@ -36,11 +36,9 @@ from conftest import REPO, DataCopy
 from analysis import paths
 from analysis import render as render_module
 from analysis.cli import main as cli_main
-from analysis.kernel_factory import PARENT_PID_VARIABLE
+from analysis.kernel_factory import FACTORY_MODULE, PARENT_PID_VARIABLE
 from analysis.parameters import load_variants
 from analysis.render import output_lock, render
-
-KERNEL_FACTORY = "analysis.kernel_factory"  # in the command line of the factory and of the kernels it forks
 
 # --- invariants -----------------------------------------------------------------------------------
 
@@ -69,7 +67,7 @@ def is_kernel(process: psutil.Process) -> bool:
 
 
 def is_factory(process: psutil.Process) -> bool:
-    return KERNEL_FACTORY in " ".join(process.cmdline())
+    return FACTORY_MODULE in " ".join(process.cmdline())
 
 
 def kernels_of(pids: set[int]) -> list[psutil.Process]:
@@ -132,7 +130,7 @@ def test_the_kernel_check_sees_a_forked_kernel_and_its_factory(tmp_path):
     from analysis.kernel_factory import KernelFactory
     from analysis.kernels import WarmKernel
 
-    factory = KernelFactory()
+    factory = KernelFactory("python3")
     kernel = WarmKernel(tmp_path, factory)
     try:
         found = kernels_of({os.getpid()})

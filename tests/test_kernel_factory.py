@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from conftest import REPO
 
 from analysis import kernel_factory
 from analysis import render as render_module
-from analysis.kernel_factory import PARENT_PID_VARIABLE, KernelFactory, is_ipykernel_command
+from analysis.kernel_factory import PARENT_PID_VARIABLE, KernelFactory, interpreter_options
 from analysis.kernels import WarmKernel
 
 pytestmark = pytest.mark.slow
@@ -32,6 +33,9 @@ FINGERPRINT = textwrap.dedent(
         return json.dumps({
             "cwd": os.getcwd(),
             "argv": sys.argv[:2],  # then the connection file, which is each kernel's own
+            "orig_argv": sys.orig_argv[:-1],
+            "xoptions": sys._xoptions,
+            "flags": repr(sys.flags),
             "path0": sys.path[0],
             "environment": sorted(set(os.environ) - {"JPY_SESSION_NAME"}),
             "JPY_PARENT_PID": os.environ.get("JPY_PARENT_PID"),
@@ -71,11 +75,15 @@ def run(kernel: WarmKernel, code: str) -> str:
     return "".join(printed)
 
 
-@pytest.fixture
-def factory():
-    factory = KernelFactory()
-    yield factory
-    factory.close()
+@contextlib.contextmanager
+def started_factory():
+    """A factory started in the test's body: pytest's PYTEST_CURRENT_TEST differs between a fixture's
+    setup and the test, and a factory forks only for the environment it started with."""
+    factory = KernelFactory("python3")
+    try:
+        yield factory
+    finally:
+        factory.close()
 
 
 def alive(pid: int) -> bool:
@@ -92,15 +100,40 @@ def wait_until_gone(pids, grace: float = 5.0) -> list[int]:
     return [pid for pid in pids if alive(pid)]
 
 
-def test_only_the_standard_ipykernel_command_is_forked():
-    assert is_ipykernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "k.json"], "k.json")
-    assert not is_ipykernel_command(["/other/python", "-m", "ipykernel_launcher", "-f", "k.json"], "k.json")
-    assert not is_ipykernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "k.json", "--debug"], "k.json")
-    assert not is_ipykernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "other.json"], "k.json")
+def test_only_a_kernelspec_running_ipykernel_in_this_interpreter_is_forked():
+    tail = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert interpreter_options(["python", *tail]) == []
+    assert interpreter_options([sys.executable, "-Xfrozen_modules=off", *tail]) == ["-Xfrozen_modules=off"]
+    assert interpreter_options(["/other/python", *tail]) is None
+    assert interpreter_options(["python", *tail, "--debug"]) is None
+    assert interpreter_options(["python", "script.py", *tail]) is None
+    assert interpreter_options(["python", "-m", "other_kernel", "-f", "{connection_file}"]) is None
+    assert interpreter_options([]) is None
 
 
-def test_a_forked_kernel_looks_like_a_launched_one(factory, tmp_path, monkeypatch):
+def test_a_factory_for_another_kernelspec_forks_nothing(tmp_path, monkeypatch, caplog):
+    spec = tmp_path / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel_json = {"argv": argv, "env": {"EXTRA": "1"}, "display_name": "x", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel_json))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    factory = KernelFactory("python3")
+    caplog.set_level("DEBUG", logger="analysis.kernel_factory")
+    kernel = WarmKernel(tmp_path, factory)
+    try:
+        assert not kernel.is_forked
+        assert run(kernel, "import os; print(os.environ['EXTRA'])").strip() == "1"
+    finally:
+        kernel.shutdown()
+        factory.close()
+    assert "the kernel's environment differs from the factory's (EXTRA)" in caplog.text
+    assert "WARNING" not in caplog.text
+
+
+def test_a_forked_kernel_looks_like_a_launched_one(tmp_path, monkeypatch):
     monkeypatch.delenv("MPLBACKEND", raising=False)  # ipykernel then chooses the inline backend, in both
+    factory = KernelFactory("python3")
     forked, launched = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, None)
     try:
         assert forked.is_forked and not launched.is_forked
@@ -109,6 +142,7 @@ def test_a_forked_kernel_looks_like_a_launched_one(factory, tmp_path, monkeypatc
     finally:
         forked.shutdown()
         launched.shutdown()
+        factory.close()
     draws = {name: print_out.pop("draw") for name, print_out in seen.items()}
     assert seen["forked"] == seen["launched"]
     assert seen["forked"]["cwd"] == str(tmp_path) and seen["forked"]["path0"] != str(REPO)
@@ -117,35 +151,51 @@ def test_a_forked_kernel_looks_like_a_launched_one(factory, tmp_path, monkeypatc
     assert draws["forked"] != draws["launched"]
 
 
-def test_forked_kernels_do_not_share_random_state_or_names(factory, tmp_path):
-    first, second = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, factory)
-    try:
-        assert first.is_forked and second.is_forked
-        assert first.manager.provisioner.pid != second.manager.provisioner.pid
-        code = "import random, numpy\nSET_BY_THIS_KERNEL = 1\nprint(random.random(), numpy.random.random())"
-        assert run(first, code) != run(second, code)
-        assert run(second, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "True"
-        third = WarmKernel(tmp_path, factory)
+def test_forked_kernels_do_not_share_random_state_or_names(tmp_path):
+    with started_factory() as factory:
+        first, second = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, factory)
         try:
-            assert run(third, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "False"
+            assert first.is_forked and second.is_forked
+            assert first.manager.provisioner.pid != second.manager.provisioner.pid
+            code = "import random, numpy\nSET_BY_THIS_KERNEL = 1\nprint(random.random(), numpy.random.random())"
+            assert run(first, code) != run(second, code)
+            assert run(second, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "True"
+            third = WarmKernel(tmp_path, factory)
+            try:
+                assert run(third, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "False"
+            finally:
+                third.shutdown()
         finally:
-            third.shutdown()
-    finally:
-        first.shutdown()
-        second.shutdown()
+            first.shutdown()
+            second.shutdown()
 
 
-def test_a_killed_kernel_is_reported_dead_with_its_signal(factory, tmp_path):
-    kernel = WarmKernel(tmp_path, factory)
-    process = kernel.manager.provisioner.process
-    assert process.poll() is None
-    kernel.kill()
-    assert process.wait(timeout=5) == -signal.SIGKILL
-    kernel.shutdown()
+def test_a_killed_kernel_is_reported_dead_with_its_signal(tmp_path):
+    with started_factory() as factory:
+        kernel = WarmKernel(tmp_path, factory)
+        process = kernel.manager.provisioner.process
+        assert kernel.is_forked and process.poll() is None
+        kernel.kill()
+        assert process.wait(timeout=5) == -signal.SIGKILL
+        kernel.shutdown()
+
+
+def test_a_kernel_started_with_another_environment_is_launched(tmp_path, monkeypatch, caplog):
+    # Some variables act only when Python starts (PYTHONHASHSEED, OPENBLAS_NUM_THREADS, ...).
+    caplog.set_level("DEBUG", logger="analysis.kernel_factory")
+    with started_factory() as factory:
+        monkeypatch.setenv("PYTHONHASHSEED", "0")
+        kernel = WarmKernel(tmp_path, factory)
+        try:
+            assert not kernel.is_forked
+            assert run(kernel, "import sys; print(sys.flags.hash_randomization)").strip() == "0"
+        finally:
+            kernel.shutdown()
+    assert "the kernel's environment differs from the factory's (PYTHONHASHSEED)" in caplog.text
 
 
 def test_closing_the_factory_ends_the_kernels_it_still_has(tmp_path):
-    factory = KernelFactory()
+    factory = KernelFactory("python3")
     kernel = WarmKernel(tmp_path, factory)
     pids = [factory.process.pid, kernel.manager.provisioner.pid]
     factory.close()
@@ -154,7 +204,7 @@ def test_closing_the_factory_ends_the_kernels_it_still_has(tmp_path):
 
 
 def test_a_factory_that_died_falls_back_to_a_launched_kernel(tmp_path, caplog):
-    factory = KernelFactory()
+    factory = KernelFactory("python3")
     factory.process.kill()
     factory.process.wait()
     kernel = WarmKernel(tmp_path, factory)
@@ -164,7 +214,7 @@ def test_a_factory_that_died_falls_back_to_a_launched_kernel(tmp_path, caplog):
     finally:
         kernel.shutdown()
         factory.close()
-    assert "starting the kernel without it" in caplog.text
+    assert "starting the kernel without the kernel factory" in caplog.text
 
 
 def test_a_killed_render_leaves_no_factory_and_no_kernel(tmp_path):
@@ -175,7 +225,7 @@ def test_a_killed_render_leaves_no_factory_and_no_kernel(tmp_path):
         from pathlib import Path
         from analysis.kernel_factory import KernelFactory
         from analysis.kernels import WarmKernel
-        factory = KernelFactory()
+        factory = KernelFactory("python3")
         kernel = WarmKernel(Path({str(tmp_path)!r}), factory)
         print(factory.process.pid, kernel.manager.provisioner.pid, flush=True)
         time.sleep(600)
@@ -196,7 +246,7 @@ def test_a_factory_that_does_not_answer_in_time_is_abandoned_for_a_launched_kern
     # Its imports take longer than the time allowed: the kernel is launched the usual way, and the
     # factory, whose late answer would reply to the wrong request, is killed.
     monkeypatch.setattr(kernel_factory, "REPLY_TIMEOUT_SECONDS", 0.05)
-    factory = KernelFactory()
+    factory = KernelFactory("python3")
     kernel = WarmKernel(tmp_path, factory)
     try:
         assert not kernel.is_forked
@@ -205,7 +255,7 @@ def test_a_factory_that_does_not_answer_in_time_is_abandoned_for_a_launched_kern
     finally:
         kernel.shutdown()
         factory.close()
-    assert "timed out" in caplog.text and "starting the kernel without it" in caplog.text
+    assert "timed out" in caplog.text and "starting the kernel without the kernel factory" in caplog.text
 
 
 def test_a_render_without_a_factory_launches_its_kernels(tmp_path, monkeypatch, caplog):
@@ -213,12 +263,29 @@ def test_a_render_without_a_factory_launches_its_kernels(tmp_path, monkeypatch, 
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(kernel_factory.subprocess, "Popen", no_process)
-    assert kernel_factory.start_factory() is None
+    assert kernel_factory.start_factory("python3") is None
     assert "cannot start the kernel factory" in caplog.text
     monkeypatch.undo()
-    monkeypatch.setattr(kernel_factory, "start_factory", lambda: None)
-    monkeypatch.setattr(render_module, "start_factory", lambda: None)
+    monkeypatch.setattr(render_module, "start_factory", lambda kernel_name: None)
     out = tmp_path / "out"
     out.mkdir()
     results = render_module.render(names=["crisis"], out_dir=out, formats=("html",))
     assert [result.name for result in results] == ["crisis"] and (out / "crisis.html").is_file()
+
+
+def test_the_factory_starts_with_the_kernelspecs_interpreter_options(tmp_path, monkeypatch):
+    # `ipykernel install` writes -Xfrozen_modules=off into the kernelspec; the factory, and so its
+    # kernels, must run with it too.
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "x", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    with started_factory() as factory:
+        assert "-Xfrozen_modules=off" in psutil.Process(factory.process.pid).cmdline()
+        kernel = WarmKernel(tmp_path, factory)
+        try:
+            assert kernel.is_forked
+            assert run(kernel, "import sys; print(sys._xoptions)").strip() == "{'frozen_modules': 'off'}"
+        finally:
+            kernel.shutdown()
