@@ -659,7 +659,8 @@ def index_html(manifests: list[dict]) -> str:
         rows.append(
             f'<tr><td><a href="{name}.html">{html.escape(manifest["title"])}</a></td>'
             f"<td><code>{html.escape(json.dumps(shown, ensure_ascii=False)) if shown else 'whole article'}</code></td>"
-            f"<td>{html.escape(low or '')} – {html.escape(high or '')}</td><td>{manifest['events']}</td><td>{links}</td></tr>"
+            f'<td class="dates">{html.escape(low or "")} – {html.escape(high or "")}</td>'
+            f"<td>{manifest['events']}</td><td>{links}</td></tr>"
         )
     css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
     return (
