@@ -7,13 +7,17 @@ starts ``IPKernelApp`` on the connection file it is given, exactly as ``python -
 -f FILE`` would. Every report still gets a new process, whose only inheritance is the imported
 modules and a drawn warm-up figure: the same state as the warmed kernels it replaces.
 
-It is used only when the kernelspec would run ipykernel in this very interpreter; any other
-kernelspec is launched by jupyter_client as usual. The factory lives as long as the render that
-started it. When that render's end of the channel closes (normal end, crash or kill), the factory
-kills its kernels and exits; a kernel whose factory dies is killed by the kernel (``PR_SET_PDEATHSIG``).
+The factory starts with the kernelspec's interpreter options (``-Xfrozen_modules=off`` for
+ipykernel's own) and forks only when the kernel jupyter_client would launch is exactly its own
+interpreter, options and environment running ipykernel; for anything else it answers "not
+forkable" and jupyter_client launches the kernel as usual. The factory lives as long as the render
+that started it. When that render's end of the channel closes (normal end, crash or kill), the
+factory kills its kernels and exits; a kernel whose factory dies is killed by the system
+(``PR_SET_PDEATHSIG``).
 
 Protocol: one JSON object per line over a socket pair, each request answered by one reply.
-``{"fork": {...}}`` -> ``{"pid": N}``; ``{"poll": N}`` -> ``{"status": exit code or null}``.
+``{"fork": {...}}`` -> ``{"pid": N}`` or ``{"not_forkable": reason}``; ``{"poll": N}`` ->
+``{"status": exit code or null}``; a factory that fails answers ``{"error": message}``.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class FactoryError(RuntimeError):
 
 
 class NotForkable(FactoryError):
-    """The kernelspec does not start ipykernel in this interpreter: its kernels are launched, as is normal."""
+    """The kernel would not start as the factory did (another command or environment): it is launched as usual."""
 
 
 class KernelFactory:
@@ -133,7 +137,7 @@ class KernelFactory:
         for the factory's imports the first time.
 
         Raises:
-            NotForkable: ``command`` is not the factory's own interpreter starting ipykernel.
+            NotForkable: ``command`` or ``environment`` is not the factory's own.
             FactoryError: the factory is gone or does not answer.
         """
         request = {"command": command, "connection_file": connection_file, "cwd": cwd, "env": environment}

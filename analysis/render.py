@@ -10,13 +10,10 @@ rendered again (the manifest records a hash of every input).
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
 import errno
 import fcntl
 import gc
 import hashlib
-import html
-import importlib.util
 import json
 import logging
 import os
@@ -39,6 +36,7 @@ from .errors import (
     ParameterError,
     RenderError,
 )
+from .exports import check_pdf_engine, export_html, export_pdf, index_html, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, start_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
@@ -46,7 +44,6 @@ from .parameters import Variant, check_notebook_parameters, check_parameters, lo
 log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf")
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERSIONED_PACKAGES = (
     "pandas",
     "pyarrow",
@@ -283,107 +280,6 @@ def _last_started_cell(target: Path) -> str:
     return f"cell {started[-1]}" if started else "a cell"
 
 
-def _strip_volatile(notebook) -> None:
-    """Remove what changes from run to run (timings, kernel details) so exports are byte-stable."""
-    notebook.metadata.pop("papermill", None)
-    for cell in notebook.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"  # papermill gives it a random id on every run
-
-
-def export_html(notebook, title: str, footer: str) -> str:
-    """The executed notebook as one self-contained HTML page: no code, no scripts, images inline."""
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        template_name="report",
-        extra_template_basedirs=[str(TEMPLATES)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    notebook.metadata["title"] = title
-    css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
-    body, _ = exporter.from_notebook_node(notebook, resources={"report_css": css, "report_footer": footer})
-    return body
-
-
-def _import_weasyprint():
-    """The weasyprint module, or RenderError (exit 69) if it or its Pango library is missing."""
-    try:
-        import weasyprint
-    except (ImportError, OSError) as error:
-        raise RenderError(f"PDF export needs WeasyPrint and its Pango library: {error}", EXIT_UNAVAILABLE) from None
-    return weasyprint
-
-
-def _check_pdf_engine() -> None:
-    """Before any kernel: WeasyPrint is installed and Pango can be found (the import, 0.6 s, comes later)."""
-    if importlib.util.find_spec("weasyprint") is None:
-        raise RenderError("PDF export needs WeasyPrint and its Pango library: weasyprint is not installed", EXIT_UNAVAILABLE)
-    if ctypes.util.find_library("pango-1.0") is None:
-        raise RenderError("PDF export needs WeasyPrint and its Pango library: libpango-1.0 not found", EXIT_UNAVAILABLE)
-
-
-def export_pdf(page_html: str) -> bytes:
-    """The HTML page as a PDF, laid out by WeasyPrint (pip-only; no browser or LaTeX needed)."""
-    weasyprint = _import_weasyprint()
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False)
-
-
-# --- the data beside each report ----------------------------------------------------------------
-
-
-def _date_objects(days) -> list[dict]:
-    """TimelineJS date objects, computed once per distinct day."""
-    import pandas as pd
-
-    codes, distinct = pd.factorize(days)
-    objects = [{"year": str(day.year), "month": str(day.month), "day": str(day.day)} for day in distinct]
-    return [objects[code] for code in codes]
-
-
-def timelinejs(timeline, title: str) -> dict:
-    """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
-    from .metrics import events_in_order
-    from .narrative import date_phrases
-
-    ordered = events_in_order(timeline.events)
-    starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
-    is_range = (ordered["end"] != ordered["start"]).to_numpy()
-    events = []
-    for row, event in enumerate(
-        zip(
-            ordered["event_id"],
-            ordered["title"],
-            ordered["summary"],
-            ordered["quote"],
-            ordered["category"].astype(str),
-            date_phrases(ordered),
-            strict=True,
-        )
-    ):
-        event_id, headline, summary, quote, category, phrase = event
-        entry = {
-            "unique_id": event_id,
-            "start_date": starts[row],
-            "text": {
-                "headline": html.escape(headline),
-                "text": f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>",
-            },
-            "group": category,
-            "display_date": phrase,
-        }
-        if is_range[row]:
-            entry["end_date"] = ends[row]
-        events.append(entry)
-    return {"title": {"text": {"headline": html.escape(title)}}, "events": events}
-
-
 # --- one variant --------------------------------------------------------------------------------
 
 
@@ -497,7 +393,7 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
     timings = job.timings
     try:
         executed_path = staging / f"{name}.ipynb"
-        _strip_volatile(executed)
+        strip_volatile(executed)
         import nbformat
 
         outputs: list[str] = []
@@ -642,37 +538,6 @@ def _export_and_report(job: _Job, settings: _Settings, executed, report: Callabl
 # --- the index ------------------------------------------------------------------------------------
 
 
-def _file_kind(file_name: str) -> str:
-    return "TimelineJS" if file_name.endswith(".timeline.json") else file_name.rsplit(".", 1)[-1]
-
-
-def index_html(manifests: list[dict]) -> str:
-    """A page linking every rendered variant with its title, parameters and date range."""
-    rows = []
-    for manifest in manifests:
-        name = html.escape(manifest["name"])
-        links = " · ".join(
-            f'<a href="{html.escape(output)}">{html.escape(_file_kind(output))}</a>' for output in manifest["outputs"]
-        )
-        shown = {k: v for k, v in manifest["parameters"].items() if v not in (None, [], "") and k != "title"}
-        low, high = manifest["date_range"]
-        rows.append(
-            f'<tr><td><a href="{name}.html">{html.escape(manifest["title"])}</a></td>'
-            f"<td><code>{html.escape(json.dumps(shown, ensure_ascii=False)) if shown else 'whole article'}</code></td>"
-            f'<td class="dates">{html.escape(low or "")} – {html.escape(high or "")}</td>'
-            f"<td>{manifest['events']}</td><td>{links}</td></tr>"
-        )
-    css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Reports</title>'
-        f'<style>{css}</style></head><body><main class="report"><h1>Reports</h1>'
-        '<p class="subtitle">Every report variant, rendered from the source-cited timeline of the UN News article '
-        "of 19 April 2017 on UNMISS.</p>"
-        '<table class="data"><thead><tr><th>Report</th><th>Parameters</th><th>Dates shown</th><th>Events</th>'
-        f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></main></body></html>\n"
-    )
-
-
 def _update_index(out_dir: Path, names: list[str]) -> None:
     manifests = []
     for name in names:
@@ -771,7 +636,7 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
             if target.exists() and not target.is_file():  # os.replace would fail only after the run, mid-publish
                 raise RenderError(f"cannot create output {paths.display(target)}: it is a folder", EXIT_CANT_CREATE)
     if "pdf" in formats:
-        _check_pdf_engine()
+        check_pdf_engine()
     timelines: dict = {}
     for variant, parameters, _, _ in pending:
         source = parameters["data_dir"]
