@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 # What the render's kernels import; done once in the factory, before any fork.
@@ -192,6 +193,17 @@ def start_factory(kernel_name: str) -> KernelFactory | None:
     except OSError as error:
         log.warning("cannot start the kernel factory (%s); kernels will be launched one by one", error)
         return None
+
+
+@contextlib.contextmanager
+def running_factory(kernel_name: str, wanted: bool = True) -> Iterator[KernelFactory | None]:
+    """A factory (if ``wanted`` and one starts) for the duration of the block, closed however it ends."""
+    factory = start_factory(kernel_name) if wanted else None
+    try:
+        yield factory
+    finally:
+        if factory is not None:
+            factory.close()
 
 
 class ForkedKernelProcess:

@@ -100,15 +100,19 @@ class WarmKernel:
             self._client.execute(WARM_UP, silent=True, store_history=False)
 
     @property
+    def _process(self):
+        """The kernel's process (a Popen, or a ForkedKernelProcess), or None before its start or after its end."""
+        return getattr(self.manager.provisioner, "process", None)
+
+    @property
     def is_forked(self) -> bool:
-        return isinstance(getattr(self.manager.provisioner, "process", None), ForkedKernelProcess)
+        return isinstance(self._process, ForkedKernelProcess)
 
     def kill(self) -> None:
         """Kill the kernel's process at once, from any thread; the run using it then fails fast."""
-        process = getattr(self.manager.provisioner, "process", None)
-        if process is not None:
+        if self._process is not None:
             with contextlib.suppress(OSError):
-                process.kill()
+                self._process.kill()
 
     def shutdown(self) -> None:
         """Stop the kernel and its channels; safe to call twice and after the kernel died."""
@@ -119,7 +123,7 @@ class WarmKernel:
 
         # The notebook has run or failed: nothing to ask the kernel. Killing it and waiting here
         # (a few ms) saves jupyter_client's polling for its end, which sleeps 0.1 s at a time.
-        process = getattr(self.manager.provisioner, "process", None)
+        process = self._process
         if process is not None:
             with contextlib.suppress(Exception):
                 process.kill()

@@ -37,7 +37,7 @@ from .errors import (
     RenderError,
 )
 from .exports import check_pdf_engine, export_html, export_pdf, index_html, strip_volatile, timelinejs
-from .kernel_factory import KernelFactory, start_factory
+from .kernel_factory import KernelFactory, running_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
 
@@ -461,12 +461,12 @@ def _render_sequence(
     jobs: list[_Job],
     settings: _Settings,
     report: Callable[[str], None],
-    factory: KernelFactory | None = None,
+    factory: KernelFactory | None,
     timelines: dict | None = None,
 ) -> list[RenderResult]:
     """Render jobs one after another in this process, overlapping what does not depend on each other.
 
-    Each job gets a fresh kernel, forked by ``factory`` (one is started if not given) while the
+    Each job gets a fresh kernel, forked by ``factory`` (or launched, without one) while the
     previous job executes. Notebooks execute in a worker thread (the kernel does the work); the
     main thread meanwhile exports the previous job's HTML and PDF and makes the running job's data
     files (from ``timelines``, those validated before any kernel, by data folder). So it is also the
@@ -477,9 +477,6 @@ def _render_sequence(
 
     total = len(jobs)
     timelines = {} if timelines is None else timelines
-    own_factory = factory is None
-    if own_factory:
-        factory = start_factory(KERNEL_NAME)
     import papermill  # noqa: F401 - imported while the factory prepares the first kernel, not after
 
     register_engine()
@@ -488,6 +485,13 @@ def _render_sequence(
     preload.start()
     results: list[RenderResult] = []
     cancelled = threading.Event()
+
+    def export(job: _Job, executed) -> None:
+        preload.join()  # the exporters are warmed by one thread at a time, never two
+        result = _export_variant(job, settings, executed)
+        report(f"{job.name}: done in {result.seconds:.1f} s")
+        results.append(result)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute") as executor:
         running = None
         try:
@@ -501,14 +505,12 @@ def _render_sequence(
 
                 running = executor.submit(_execute_variant, job, settings, kernels[0], launch_next, cancelled)
                 if ready is not None:
-                    preload.join()  # the exporters are warmed by one thread at a time, never two
-                    results.append(_export_and_report(*ready, report))
+                    export(*ready)
                 _prepare_data(job, timelines)
-                ready = (job, settings, running.result())
+                ready = (job, running.result())
                 kernels.pop(0)
             if ready is not None:
-                preload.join()
-                results.append(_export_and_report(*ready, report))
+                export(*ready)
         except BaseException:
             cancelled.set()
             for kernel in kernels:
@@ -524,15 +526,7 @@ def _render_sequence(
             for kernel in kernels:
                 if not isinstance(kernel, Exception):
                     kernel.shutdown()
-            if own_factory and factory is not None:
-                factory.close()
     return results
-
-
-def _export_and_report(job: _Job, settings: _Settings, executed, report: Callable[[str], None]) -> RenderResult:
-    result = _export_variant(job, settings, executed)
-    report(f"{job.name}: done in {result.seconds:.1f} s")
-    return result
 
 
 # --- the index ------------------------------------------------------------------------------------
@@ -607,16 +601,14 @@ def render(
                 results.append(RenderResult(variant.name, [], True, 0.0))
                 continue
             pending.append((variant, parameters, key, input_hashes))
-        # The factory imports the kernels' libraries meanwhile; no kernel starts until every check has passed.
-        factory = start_factory(KERNEL_NAME) if pending and (jobs <= 1 or len(pending) <= 1) else None
-        try:
+        # Rendered here (not in worker processes, which start their own): the factory imports the
+        # kernels' libraries meanwhile. No kernel starts until every check has passed.
+        in_process = bool(pending) and (jobs <= 1 or len(pending) <= 1)
+        with running_factory(KERNEL_NAME, wanted=in_process) as factory:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             results += _run_pending(
                 pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, timelines
             )
-        finally:
-            if factory is not None:
-                factory.close()
         _update_index(out_dir, [variant.name for variant in declared])
     return results
 
@@ -663,7 +655,7 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_render_sequence, share, settings, _quiet) for share in shares]
+        futures = [pool.submit(_render_share, share, settings) for share in shares]
         results = []
         for future in futures:
             for result in future.result():
@@ -671,6 +663,12 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
                 results.append(result)
     order = {job.name: index for index, job in enumerate(work)}
     return sorted(results, key=lambda result: order[result.name])
+
+
+def _render_share(jobs: list[_Job], settings: _Settings) -> list[RenderResult]:
+    """A worker process's sequence, with its own kernel factory."""
+    with running_factory(KERNEL_NAME) as factory:
+        return _render_sequence(jobs, settings, _quiet, factory)
 
 
 def _quiet(message: str) -> None:
