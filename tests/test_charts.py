@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -465,3 +467,59 @@ def test_an_unbroken_string_wider_than_the_line_is_split_then_cut():
     lines = charts._wrap("x" * 5_000, 1.0, charts.BODY_PT, max_lines=2)
     assert len(lines) == 2 and lines[-1].endswith("…")
     assert all(charts._width_in(line, charts.BODY_PT) <= 1.0 for line in lines)
+
+
+def greedy_wrap(text, width_in: float, size: float, max_lines: int = 2, weight: str = "normal") -> list[str]:
+    """The plain greedy wrap, one measurement per word and per character cut: what _wrap must equal."""
+    clean = charts._clean(text)
+    limit = max_lines * 200
+    cut, clean = len(clean) > limit, clean[:limit]
+
+    def fits(line: str) -> bool:
+        return charts._width_in(line, size, weight) <= width_in
+
+    lines: list[str] = []
+    current = ""
+    for word in clean.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if fits(candidate):
+            current = candidate
+            continue
+        lines += [current] if current else []
+        while len(word) > 1 and not fits(word):
+            keep = next(length for length in range(len(word) - 1, 0, -1) if fits(word[:length]) or length == 1)
+            lines, word = [*lines, word[:keep]], word[keep:]
+        current = word
+        if len(lines) > max_lines:
+            break
+    lines += [current] if current else []
+    if len(lines) <= max_lines and not cut:
+        return lines
+    kept = lines[max_lines - 1]
+    shown = next(length for length in range(len(kept), -1, -1) if length == 0 or fits(kept[:length] + "…"))
+    return [*lines[: max_lines - 1], kept[:shown].rstrip() + "…"]
+
+
+words = st.sampled_from(["a", "UNMISS", "peacekeepers", "x" * 40, "Juba,", "‘civilians’", "\u202eevil", "مدني", "1,000", "—"])
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # random text: glyphs DejaVu lacks
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.lists(words, max_size=30).map(" ".join) | st.text(max_size=120),
+    width_in=st.floats(0.3, 4.0),
+    max_lines=st.integers(1, 4),
+    weight=st.sampled_from(["normal", "bold"]),
+)
+def test_wrap_measures_less_but_breaks_lines_as_the_plain_greedy_wrap(text, width_in, max_lines, weight):
+    assert charts._wrap(text, width_in, charts.BODY_PT, max_lines, weight) == greedy_wrap(
+        text, width_in, charts.BODY_PT, max_lines, weight
+    )
+
+
+def test_a_label_that_fits_is_measured_once(monkeypatch):
+    measured = []
+    real = charts._width_in
+    monkeypatch.setattr(charts, "_width_in", lambda *args: measured.append(args[0]) or real(*args))
+    assert charts._wrap("Peacekeepers in South Sudan", 4.0, charts.BODY_PT) == ["Peacekeepers in South Sudan"]
+    assert measured == ["Peacekeepers in South Sudan"]
