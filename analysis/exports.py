@@ -7,10 +7,13 @@ of data that reaches HTML is escaped here.
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import html
 import importlib.util
+import io
 import json
 import logging
+import struct
 from pathlib import Path
 
 from .errors import EXIT_UNAVAILABLE, RenderError
@@ -65,9 +68,68 @@ def check_pdf_engine() -> None:
 def export_pdf(page_html: str) -> bytes:
     """The HTML page as a PDF, laid out by WeasyPrint (pip-only; no browser or LaTeX needed)."""
     weasyprint = import_weasyprint()
+    _embed_plain_pngs_as_they_are()
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_pixel_data(png: bytes) -> bytes | None:
+    """The compressed pixels (IDAT) of an 8-bit RGB or grey, non-interlaced PNG; None for any other PNG.
+
+    A PDF image with /FlateDecode and PNG predictors holds exactly this stream, so it can be copied.
+    """
+    if not png.startswith(PNG_SIGNATURE):
+        return None
+    pixels, offset, header_seen = [], len(PNG_SIGNATURE), False
+    while offset + 8 <= len(png):
+        length, kind = struct.unpack_from(">I4s", png, offset)
+        data = png[offset + 8 : offset + 8 + length]
+        offset += length + 12  # length, type, data, CRC
+        if len(data) != length:
+            return None
+        if not header_seen:
+            if kind != b"IHDR" or length != 13:
+                return None
+            depth, colour, _, _, interlaced = struct.unpack(">5B", data[8:])
+            if depth != 8 or colour not in (0, 2) or interlaced:  # grey or RGB, no palette, alpha or Adam7
+                return None
+            header_seen = True
+        elif kind == b"IDAT":
+            pixels.append(data)
+        elif kind == b"IEND":
+            break
+    return b"".join(pixels) or None
+
+
+@functools.cache
+def _embed_plain_pngs_as_they_are() -> None:
+    """Have WeasyPrint copy a plain PNG's pixel data into the PDF instead of decoding and re-encoding it.
+
+    WeasyPrint decodes each image and saves it again with Pillow's defaults only to take out the
+    compressed pixels: for our charts, saved with those same defaults, that yields the very bytes the
+    file already holds, and costs a quarter of a report's PDF time. Any other image (or a WeasyPrint
+    without this internal) takes WeasyPrint's own way.
+    """
+    from weasyprint.images import RasterImage
+
+    reencode = getattr(RasterImage, "_get_png_data", None)
+    if reencode is None:
+        return
+
+    @functools.wraps(reencode)
+    def png_data(pillow_image) -> bytes:
+        source = getattr(pillow_image, "fp", None)  # the file Pillow opened, unread until load()
+        if pillow_image.format == "PNG" and isinstance(source, io.BytesIO):
+            pixels = png_pixel_data(source.getvalue())
+            if pixels is not None:
+                return pixels
+        return reencode(pillow_image)
+
+    RasterImage._get_png_data = staticmethod(png_data)
 
 
 # --- the data beside each report ----------------------------------------------------------------
