@@ -243,3 +243,12 @@ def test_the_timeline_is_validated_once_per_render_and_data_files_made_from_it(t
     assert all(",2016-07-" in line for line in crisis[1:])
     full = json.loads((out / "full.timeline.json").read_text(encoding="utf-8"))
     assert len(full["events"]) == json.loads((out / "full.manifest.json").read_text())["events"] == 13
+
+
+def test_the_exporters_warm_up_loads_what_a_report_s_pdf_needs():
+    # In a fresh process, as a render's: the fonts, and the hyphenation dictionary the data tables use.
+    check = (
+        "from analysis.render import _preload_exporters; _preload_exporters(('html', 'pdf')); import pyphen; "
+        "assert pyphen.hdcache, 'no hyphenation dictionary loaded'"
+    )
+    subprocess.run([sys.executable, "-c", check], cwd=REPO, check=True)
