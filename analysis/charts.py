@@ -124,7 +124,10 @@ def _wrap(text, width_in: float, size: float, max_lines: int = 2, weight: str = 
     while taken < len(words):
 
         def joined(count: int, start: int = taken, head: str = current) -> str:
-            return " ".join(([head] if head else []) + words[start : start + count])
+            line = head
+            for word in words[start : start + count]:  # as the greedy loop builds it: no space before a first ""
+                line = f"{line} {word}" if line else word
+            return line
 
         more = _longest_fitting_prefix(len(words) - taken, lambda count: fits(joined(count)))
         current, taken = joined(more), taken + more

@@ -97,13 +97,19 @@ class KernelFactory:
         ours, theirs = socket.socketpair()
         environment = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
         options = _guess_interpreter_options(kernel_name)
-        with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, *options, "-m", FACTORY_MODULE, str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                env=environment,
-            )
+        # Started with SIGINT blocked (the mask survives exec): a Ctrl-C before it ignores SIGINT would
+        # otherwise print a traceback from the middle of its start-up.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            with theirs:
+                self.process = subprocess.Popen(
+                    [sys.executable, *options, "-m", FACTORY_MODULE, str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    env=environment,
+                )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         ours.settimeout(REPLY_TIMEOUT_SECONDS)
         self._channel = ours
         self._replies = ours.makefile("rb")
@@ -297,14 +303,19 @@ def preload() -> None:
     figure.savefig(io.BytesIO(), format="png")
 
 
+def die_with_parent(parent_pid: int, signum: int) -> bool:
+    """Have Linux send ``signum`` to this process when its parent ends; False if ``parent_pid`` has ended already."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
+    return os.getppid() == parent_pid  # checked after prctl: the parent may have died just before it
+
+
 def _run_kernel(channel: socket.socket, factory_pid: int, request: dict) -> None:
     """In the forked child: become a kernel, as ``python -m ipykernel_launcher -f FILE`` would. Never returns."""
     code = 1
     try:
         channel.close()
         os.setsid()  # as jupyter_client does: the kernel and what it starts form their own group
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != factory_pid:  # the factory died before prctl took effect
+        if not die_with_parent(factory_pid, signal.SIGKILL):
             os._exit(1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -379,6 +390,7 @@ def serve(channel_fd: int) -> None:
     if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():  # as ipykernel_launcher does, for the same kernels
         del sys.path[0]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the render's to handle; it then closes us
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by KernelFactory until now
     signal.signal(signal.SIGTERM, _exit_on_signal)  # how the render closes us: kernels are killed on the way out
     channel = socket.socket(fileno=channel_fd)
     requests = channel.makefile("rb")

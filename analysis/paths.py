@@ -34,6 +34,14 @@ def source_file(data_dir: Path, source_id: str) -> Path:
     return sources_dir(data_dir) / f"{source_id}.md"
 
 
+def in_project(path: Path) -> str:
+    """A path as a report records it: relative to the project folder if inside it, whatever folder the command ran in."""
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def display(path: Path) -> str:
     """A path as a user should see it in a message: relative to the working folder if inside it."""
     try:

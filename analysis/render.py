@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
 from .errors import (
@@ -37,13 +39,19 @@ from .errors import (
     RenderError,
 )
 from .exports import check_pdf_engine, export_html, export_pdf, index_html, strip_volatile, timelinejs
-from .kernel_factory import KernelFactory, running_factory
+from .kernel_factory import KernelFactory, die_with_parent, running_factory, start_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf")
+# The main thread waits in slices this long: a signal that Linux hands to another thread is only
+# handled once the main thread runs Python again, and a --jobs worker's stop request is checked.
+SIGNAL_CHECK_SECONDS = 0.2
 VERSIONED_PACKAGES = (
     "pandas",
     "pyarrow",
@@ -199,8 +207,11 @@ def launch_kernel(cwd: Path, factory: KernelFactory | None = None) -> WarmKernel
         return error
 
 
-def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool, kernel, on_start=None):
-    """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once, unforked."""
+def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progress: bool, kernel, on_start=None, cancelled=None):
+    """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once, unforked.
+
+    Not retried once ``cancelled`` is set: the render was interrupted and killed the kernel itself.
+    """
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
@@ -219,7 +230,8 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
                 parameters=parameters,
                 km=kernel.manager,
                 engine_name=register_engine(),
-                cwd=str(notebook.parent),
+                # No cwd: papermill would chdir this whole process while the main thread exports and
+                # publishes. The kernel was started in the notebook's folder already.
                 progress_bar=progress,
                 log_output=False,
                 execution_timeout=timeout,
@@ -238,7 +250,7 @@ def _execute(notebook: Path, target: Path, parameters: dict, timeout: int, progr
             raise RenderError("kernel 'python3' not found: is ipykernel installed?", EXIT_UNAVAILABLE) from None
         except RuntimeError as error:
             if str(error).startswith(_KERNEL_START_FAILURES):
-                if attempt == 1:
+                if attempt == 1 and not (cancelled is not None and cancelled.is_set()):
                     log.warning("kernel did not start (%s); trying once more", error)
                     continue
                 raise RenderError(f"kernel did not start (tried twice): {error}", EXIT_TEMPFAIL) from None
@@ -312,6 +324,7 @@ class _Settings:
     formats: tuple[str, ...]
     timeout: int
     progress: bool
+    notebook: Path  # the report notebook, as the render was asked for it (--jobs workers import paths anew)
 
 
 def _staging(job: _Job, settings: _Settings) -> Path:
@@ -327,10 +340,10 @@ def _execute_variant(job: _Job, settings: _Settings, kernel, on_start=None, canc
     executed_path = staging / f"{job.name}.ipynb"
     try:
         executed = _execute(
-            paths.REPORT_NOTEBOOK, executed_path, job.parameters, settings.timeout, settings.progress, kernel, on_start
+            settings.notebook, executed_path, job.parameters, settings.timeout, settings.progress, kernel, on_start, cancelled
         )
     except RenderError as error:
-        where = f"report {job.name!r}: notebook {paths.display(paths.REPORT_NOTEBOOK)}: {error}"
+        where = f"report {job.name!r}: notebook {paths.display(settings.notebook)}: {error}"
         try:
             if cancelled is not None and cancelled.is_set():  # interrupted: its kernel was killed, not failed
                 raise
@@ -401,7 +414,7 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
         outputs.append(executed_path.name)
         title = job.title
         footer = (
-            f"Rendered by analysis from {paths.display(paths.REPORT_NOTEBOOK)} "
+            f"Rendered by analysis from {paths.in_project(settings.notebook)} "
             f"with parameters {json.dumps(parameters, ensure_ascii=False)}."
         )
         step = time.perf_counter()
@@ -466,6 +479,7 @@ def _render_sequence(
     report: Callable[[str], None],
     factory: KernelFactory | None,
     timelines: dict | None = None,
+    stop: threading.Event | None = None,
 ) -> list[RenderResult]:
     """Render jobs one after another in this process, overlapping what does not depend on each other.
 
@@ -473,10 +487,10 @@ def _render_sequence(
     previous job executes. Notebooks execute in a worker thread (the kernel does the work); the
     main thread meanwhile exports the previous job's HTML and PDF and makes the running job's data
     files (from ``timelines``, those validated before any kernel, by data folder). So it is also the
-    thread that takes Ctrl-C and SIGTERM: then every kernel is killed, the worker finishes at once,
-    and nothing more is published.
+    thread that takes Ctrl-C and SIGTERM, or sees ``stop`` set while it waits: then every kernel is
+    killed, the worker finishes at once, and nothing more is published.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, wait
 
     total = len(jobs)
     timelines = {} if timelines is None else timelines
@@ -489,8 +503,15 @@ def _render_sequence(
     results: list[RenderResult] = []
     cancelled = threading.Event()
 
+    def wait_for(done: Callable[[], bool], wait_a_while: Callable[[], object]) -> None:
+        while not done():
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt  # stopped as by Ctrl-C
+            wait_a_while()
+
     def export(job: _Job, executed) -> None:
-        preload.join()  # the exporters are warmed by one thread at a time, never two
+        # The exporters are warmed by one thread at a time, never two.
+        wait_for(lambda: not preload.is_alive(), lambda: preload.join(timeout=SIGNAL_CHECK_SECONDS))
         result = _export_variant(job, settings, executed)
         report(f"{job.name}: done in {result.seconds:.1f} s")
         results.append(result)
@@ -503,13 +524,14 @@ def _render_sequence(
                 report(f"[{number}/{total}] {job.name}: executing")
 
                 def launch_next(number=number):
-                    if number < total:
+                    if number < total and not cancelled.is_set():
                         kernels.append(launch_kernel(paths.NOTEBOOKS_DIR, factory))
 
                 running = executor.submit(_execute_variant, job, settings, kernels[0], launch_next, cancelled)
                 if ready is not None:
                     export(*ready)
                 _prepare_data(job, timelines)
+                wait_for(running.done, lambda running=running: wait([running], timeout=SIGNAL_CHECK_SECONDS))
                 ready = (job, running.result())
                 kernels.pop(0)
             if ready is not None:
@@ -571,7 +593,9 @@ def render(
     """Render report variants (all those declared in ``variants_file``, default reports.toml) into ``out_dir``.
 
     Everything that can be checked is checked before any kernel starts: the variants file, every
-    parameter, the timeline, the output folder and its lock.
+    parameter, the timeline, the output folder and its lock. With ``jobs`` > 1 the variants are
+    shared among worker processes, started as multiprocessing's "spawn" does: a script that calls
+    this must keep its own work under ``if __name__ == "__main__":``, since each worker imports it.
 
     Raises:
         ParameterError (64), TimelineError (65/66), RenderError (69, 70, 73, 74, 75).
@@ -604,13 +628,13 @@ def render(
                 results.append(RenderResult(variant.name, [], True, 0.0))
                 continue
             pending.append((variant, parameters, key, input_hashes))
-        # Rendered here (not in worker processes, which start their own): the factory imports the
-        # kernels' libraries meanwhile. No kernel starts until every check has passed.
-        in_process = bool(pending) and (jobs <= 1 or len(pending) <= 1)
-        with running_factory(KERNEL_NAME, wanted=in_process) as factory:
+        # The kernel factory (here, or one in each --jobs worker) imports the kernels' libraries while
+        # the checks run. No kernel starts until every check has passed.
+        workers = min(jobs, len(pending))
+        with running_factory(KERNEL_NAME, wanted=workers == 1) as factory, _worker_pool(workers) as pool:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             results += _run_pending(
-                pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, timelines
+                pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, pool, timelines
             )
         _update_index(out_dir, [variant.name for variant in declared])
     return results
@@ -644,34 +668,133 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
     return timelines
 
 
-def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, timelines):
-    settings = _Settings(versions, out_dir, formats, timeout, progress and jobs <= 1)
+def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, pool, timelines):
+    settings = _Settings(versions, out_dir, formats, timeout, progress and pool is None, paths.REPORT_NOTEBOOK)
     work = [_Job(variant, parameters, key, hashes) for variant, parameters, key, hashes in pending]
     if not work:
         return []
-    if jobs <= 1 or len(work) <= 1:
+    if pool is None:
         return _render_sequence(work, settings, report, factory, timelines)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_EXCEPTION, wait
 
     workers = min(jobs, len(work))
     shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_render_share, share, settings) for share in shares]
-        results = []
-        for future in futures:
-            for result in future.result():
-                report(f"{result.name}: done in {result.seconds:.1f} s")
-                results.append(result)
+    futures = [pool.submit(_render_share, share, settings) for share in shares]
+    while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
+        done, running = wait(futures, timeout=SIGNAL_CHECK_SECONDS, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None:
+                raise future.exception()
+        if not running:
+            break
+    results = []
+    for future in futures:
+        for result in future.result():
+            report(f"{result.name}: done in {result.seconds:.1f} s")
+            results.append(result)
     order = {job.name: index for index, job in enumerate(work)}
     return sorted(results, key=lambda result: order[result.name])
 
 
+@contextlib.contextmanager
+def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """For ``--jobs``: ``workers`` processes (none if fewer than two), each starting its kernel factory at once.
+
+    They start before the checks, so that their factories' imports overlap them. However the block
+    ends they are shut down with their factories; if it fails or is interrupted, a worker still
+    rendering stops at once and cleans up as on Ctrl-C.
+    """
+    if workers < 2:
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_Worker.start, initargs=(os.getpid(),))
+    try:
+        # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
+        # before they can take it waits for their handler instead of printing a traceback.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
+        try:
+            for _ in range(workers):  # a spawn-context pool starts one more process per task waiting
+                pool.submit(int)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        yield pool
+    except BaseException:
+        for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
+            with contextlib.suppress(OSError):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class _Worker:
+    """The state of a --jobs worker process: its kernel factory, and whether it renders or must stop."""
+
+    factory: KernelFactory | None = None
+    parent = 0
+    rendering = False
+    stop = threading.Event()  # set by SIGTERM or SIGINT
+
+    @classmethod
+    def start(cls, parent: int) -> None:
+        """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory."""
+        from multiprocessing.util import Finalize
+
+        cls.parent = parent
+        sys.unraisablehook = cls.on_unraisable
+        for number in _WORKER_SIGNALS:
+            signal.signal(number, cls.on_signal)
+        if not die_with_parent(parent, signal.SIGTERM):
+            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
+        cls.factory = start_factory(KERNEL_NAME)
+        if cls.factory is not None:
+            Finalize(cls.factory, cls.factory.close, exitpriority=10)
+
+    @classmethod
+    def on_signal(cls, signum, frame) -> None:
+        """Stop a render in progress as Ctrl-C does (it cleans up); idle, wait for the pool's shutdown.
+
+        The first signal raises KeyboardInterrupt at once. Raised in a handler, it can land where
+        Python ignores it (a weakref callback): the render's waits then see ``stop`` instead. Later
+        signals (Ctrl-C reaches a worker, then the parent's SIGTERM) only set it, so as not to cut
+        the cleanup short. If the render itself is gone, no shutdown will come: an idle worker ends now.
+        """
+        first = not cls.stop.is_set()
+        cls.stop.set()
+        if not cls.rendering:
+            cls.exit_if_orphaned()
+        elif first:
+            raise KeyboardInterrupt
+
+    @staticmethod
+    def on_unraisable(unraisable) -> None:
+        """An interrupt lost where Python ignores exceptions is not reported: ``stop`` carries it."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(unraisable)
+
+    @classmethod
+    def exit_if_orphaned(cls) -> None:
+        """End this worker at once if the render that started it has ended (its factory then ends too)."""
+        if os.getppid() != cls.parent:
+            os._exit(1)
+
+
 def _render_share(jobs: list[_Job], settings: _Settings) -> list[RenderResult]:
-    """A worker process's sequence, with its own kernel factory."""
-    with running_factory(KERNEL_NAME) as factory:
-        return _render_sequence(jobs, settings, _quiet, factory)
+    """A worker process's sequence, with the worker's kernel factory; none if the worker was told to stop."""
+    _Worker.rendering = True
+    try:
+        return [] if _Worker.stop.is_set() else _render_sequence(jobs, settings, _quiet, _Worker.factory, stop=_Worker.stop)
+    finally:
+        _Worker.rendering = False
+        _Worker.exit_if_orphaned()  # stopped because the render died: its staging is gone, nobody waits
 
 
 def _quiet(message: str) -> None:

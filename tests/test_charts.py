@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.lines import Line2D
@@ -500,11 +500,14 @@ def greedy_wrap(text, width_in: float, size: float, max_lines: int = 2, weight: 
     return [*lines[: max_lines - 1], kept[:shown].rstrip() + "…"]
 
 
-words = st.sampled_from(["a", "UNMISS", "peacekeepers", "x" * 40, "Juba,", "‘civilians’", "\u202eevil", "مدني", "1,000", "—"])
+words = st.sampled_from(
+    ["a", "UNMISS", "peacekeepers", "x" * 40, "Juba,", "‘civilians’", "\u202eevil", "مدني", "1,000", "—", "\x08"]
+)
 
 
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # random text: glyphs DejaVu lacks
 @settings(max_examples=150, deadline=None)
+@example(text="\x08 0", width_in=1.0, max_lines=1, weight="normal")  # a control character alone: an empty word
 @given(
     text=st.lists(words, max_size=30).map(" ".join) | st.text(max_size=120),
     width_in=st.floats(0.3, 4.0),

@@ -156,7 +156,7 @@ class Run:
     peak_rss: int  # the command's own resident memory, at its highest poll
 
 
-def start(argv: list[str], log_dir: Path) -> tuple[subprocess.Popen, Path, Path]:
+def start(argv: list[str], log_dir: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path, Path]:
     """Start a command in its own session with SIGINT at its default (a background shell may ignore it)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = log_dir / f"out-{time.monotonic_ns()}", log_dir / f"err-{time.monotonic_ns()}"
@@ -166,6 +166,7 @@ def start(argv: list[str], log_dir: Path) -> tuple[subprocess.Popen, Path, Path]
             cwd=REPO,
             stdout=out,
             stderr=err,
+            env=env,
             start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
@@ -240,7 +241,8 @@ if "stall_publish" in config:  # publishing the HTML takes 3 s
         return replace(source, target)
 
     os.replace = slow_replace
-sys.exit(cli.main(sys.argv[2:]))
+if __name__ == "__main__":  # --jobs workers import this file again, as multiprocessing's spawn does
+    sys.exit(cli.main(sys.argv[2:]))
 """
 
 
@@ -1072,3 +1074,126 @@ def test_case_32_pdf_export_failing_after_the_run_publishes_nothing(capsys, monk
     code, stderr = render_in_process(capsys, out, "--format", "html,pdf")
     assert code == 69 and "libpango not found" in stderr, stderr
     assert_invariants(out, before)
+
+
+# --- with --jobs 2: the same cases, in worker processes with their own kernel factories ---------------------
+#
+# Workers start before the checks. Whatever ends the batch (bad input, Ctrl-C, SIGTERM), nothing may be
+# left: no worker, factory or kernel. They are found by a mark in the environment, which they all inherit,
+# since a worker's factory records the worker (not the render) as its parent.
+
+RENDER_MARK = "ANALYSIS_TEST_RENDER_MARK"
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and process.environ().get(RENDER_MARK) == mark:
+                found.append(process)
+    return found
+
+
+def assert_nothing_left_of(mark: str, grace: float = 3.0) -> None:
+    deadline = time.monotonic() + grace
+    while marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [process.cmdline() for process in marked(mark)] == [], "a worker, factory or kernel was left running"
+
+
+def start_jobs(argv: list[str], tmp_path: Path) -> tuple[tuple[subprocess.Popen, Path, Path], str]:
+    mark = f"{os.getpid()}-{time.monotonic_ns()}"
+    return start(argv, tmp_path / "logs", env={**os.environ, RENDER_MARK: mark}), mark
+
+
+def start_jobs_running_notebooks(driver: Path, out: Path, tmp_path: Path) -> tuple[tuple[subprocess.Popen, Path, Path], str]:
+    """A --jobs 2 render of notebooks that sleep, returned once both workers' kernels are in one."""
+    markers = tmp_path / "running"
+    markers.mkdir()
+    notebook = tiny_notebook(
+        tmp_path / "notebook",
+        f"import os, pathlib, time\npathlib.Path({str(markers)!r}, str(os.getpid())).touch()\ntime.sleep(60)",
+    )
+    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", "2")
+    started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
+    deadline = time.monotonic() + 120
+    while len(list(markers.iterdir())) < 2:
+        assert started[0].poll() is None, started[2].read_text()
+        assert time.monotonic() < deadline, "the workers never both ran a notebook"
+        time.sleep(0.05)
+    return started, mark
+
+
+@pytest.mark.slow
+def test_jobs_bad_input_found_after_the_workers_started_leaves_nothing(out, tmp_path):
+    before = published(out)
+    variants = tmp_path / "variants.toml"
+    variants.write_text(
+        '[[report]]\nname = "crisis"\ntitle = "Crisis"\n\n'
+        '[[report]]\nname = "other"\ntitle = "Other"\nparameters = { actors = ["nobody"] }\n',
+        encoding="utf-8",
+    )
+    argv = analysis_argv("render", "--variants", str(variants), "--out", str(out), "--force", "--jobs", "2")
+    started, mark = start_jobs(argv, tmp_path)
+    run = finish(started)
+    assert run.code == 64 and "report 'other': unknown actor 'nobody'" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.kernels_seen == 0
+    assert_invariants(out, before, pids={run.pid})
+    assert_nothing_left_of(mark)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signum", "code", "word", "to_group"),
+    [*((signum, code, word, False) for signum, code, word in SIGNALS), (signal.SIGINT, 130, "interrupted", True)],
+    ids=["SIGINT", "SIGTERM", "Ctrl-C, to every process"],
+)
+def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum, code, word, to_group):
+    # The workers must stop at once, not after their share.
+    before = published(out)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path)
+    process = started[0]
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    run = finish(started, timeout=60)
+    assert run.code == code and word in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert_invariants(out, before, pids={run.pid})
+    assert_nothing_left_of(mark)
+
+
+@pytest.mark.slow
+def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path):
+    # SIGKILL cannot be handled by the render: its workers learn of its end from Linux, stop, clean up, exit.
+    before = published(out)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path)
+    started[0].kill()
+    assert finish(started, timeout=60).code == -signal.SIGKILL
+    assert_nothing_left_of(mark, grace=10)
+    lock = ".render.lock"  # keeps the killed render's pid; free all the same, as the kernel released it
+    assert {name: data for name, data in published(out).items() if name != lock} == {
+        name: data for name, data in before.items() if name != lock
+    }
+    assert leftovers(out) == []
+    with output_lock(out):
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 0.6, 1.0], ids=lambda delay: f"Ctrl-C after {delay} s")
+def test_jobs_interrupted_while_starting(out, tmp_path, delay):
+    # Somewhere in the start: the parent's checks, a worker's or a factory's own start-up. Nowhere may
+    # a traceback be printed or a process be left.
+    before = published(out)
+    argv = analysis_argv("render", "--out", str(out), "--force", "--jobs", "2", "--format", "html")
+    started, mark = start_jobs(argv, tmp_path)
+    time.sleep(delay)
+    os.killpg(started[0].pid, signal.SIGINT)
+    run = finish(started, timeout=60)
+    assert run.code == 130 and "interrupted" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert_invariants(out, before, pids={run.pid})
+    assert_nothing_left_of(mark)

@@ -252,3 +252,32 @@ def test_the_exporters_warm_up_loads_what_a_report_s_pdf_needs():
         "assert pyphen.hdcache, 'no hyphenation dictionary loaded'"
     )
     subprocess.run([sys.executable, "-c", check], cwd=REPO, check=True)
+
+
+@pytest.mark.slow
+def test_jobs_2_renders_the_same_files_as_one_after_another(tmp_path):
+    # Worker processes render each variant as the sequence does: the same bytes, every file.
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    render(out_dir=one)
+    argv = [sys.executable, "-m", "analysis", "render", "--out", str(two), "--jobs", "2"]
+    subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
+    names = sorted(path.name for path in one.iterdir() if path.is_file() and not path.name.endswith(".manifest.json"))
+    assert names == sorted(path.name for path in two.iterdir() if path.is_file() and not path.name.endswith(".manifest.json"))
+    assert {"full.pdf", "crisis.html", "reforms.timeline.json", "index.html"} <= set(names)
+    for name in names:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_relative_out_folder_and_the_working_folder_do_not_change_where_or_what_is_written(tmp_path):
+    # Exports run while the next notebook executes: nothing may change the process's working folder
+    # meanwhile (papermill's cwd would), and the report records the notebook the same from anywhere.
+    (tmp_path / "rel").mkdir()
+    argv = [sys.executable, "-m", "analysis", "render", "--out", "rel", "--format", "html"]
+    subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True)
+    for name in ("full", "crisis", "reforms"):
+        page = (tmp_path / "rel" / f"{name}.html").read_text(encoding="utf-8")
+        assert "Rendered by analysis from notebooks/report.ipynb with parameters" in page, name
+    assert not (paths.NOTEBOOKS_DIR / "rel").exists()
