@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -26,7 +25,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import paths
 from .errors import (
@@ -39,12 +37,10 @@ from .errors import (
     RenderError,
 )
 from .exports import check_pdf_engine, export_html, export_pdf, index_html, strip_volatile, timelinejs
-from .kernel_factory import KernelFactory, die_with_parent, running_factory, start_factory
+from .kernel_factory import KernelFactory, running_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
-
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+from .workers import Worker, worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -631,7 +627,7 @@ def render(
         # The kernel factory (here, or one in each --jobs worker) imports the kernels' libraries while
         # the checks run. No kernel starts until every check has passed.
         workers = min(jobs, len(pending))
-        with running_factory(KERNEL_NAME, wanted=workers == 1) as factory, _worker_pool(workers) as pool:
+        with running_factory(KERNEL_NAME, wanted=workers == 1) as factory, worker_pool(workers) as pool:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             results += _run_pending(
                 pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, pool, timelines
@@ -696,105 +692,10 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     return sorted(results, key=lambda result: order[result.name])
 
 
-@contextlib.contextmanager
-def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    """For ``--jobs``: ``workers`` processes (none if fewer than two), each starting its kernel factory at once.
-
-    They start before the checks, so that their factories' imports overlap them. However the block
-    ends they are shut down with their factories; if it fails or is interrupted, a worker still
-    rendering stops at once and cleans up as on Ctrl-C.
-    """
-    if workers < 2:
-        yield None
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_Worker.start, initargs=(os.getpid(),))
-    try:
-        # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
-        # before they can take it waits for their handler instead of printing a traceback.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
-        try:
-            for _ in range(workers):  # a spawn-context pool starts one more process per task waiting
-                pool.submit(int)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        yield pool
-    except BaseException:
-        for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
-            with contextlib.suppress(OSError):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
-_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-class _Worker:
-    """The state of a --jobs worker process: its kernel factory, and whether it renders or must stop."""
-
-    factory: KernelFactory | None = None
-    parent = 0
-    rendering = False
-    stop = threading.Event()  # set by SIGTERM or SIGINT
-
-    @classmethod
-    def start(cls, parent: int) -> None:
-        """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory."""
-        from multiprocessing.util import Finalize
-
-        cls.parent = parent
-        sys.unraisablehook = cls.on_unraisable
-        for number in _WORKER_SIGNALS:
-            signal.signal(number, cls.on_signal)
-        if not die_with_parent(parent, signal.SIGTERM):
-            os._exit(1)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
-        cls.factory = start_factory(KERNEL_NAME)
-        if cls.factory is not None:
-            Finalize(cls.factory, cls.factory.close, exitpriority=10)
-
-    @classmethod
-    def on_signal(cls, signum, frame) -> None:
-        """Stop a render in progress as Ctrl-C does (it cleans up); idle, wait for the pool's shutdown.
-
-        The first signal raises KeyboardInterrupt at once. Raised in a handler, it can land where
-        Python ignores it (a weakref callback): the render's waits then see ``stop`` instead. Later
-        signals (Ctrl-C reaches a worker, then the parent's SIGTERM) only set it, so as not to cut
-        the cleanup short. If the render itself is gone, no shutdown will come: an idle worker ends now.
-        """
-        first = not cls.stop.is_set()
-        cls.stop.set()
-        if not cls.rendering:
-            cls.exit_if_orphaned()
-        elif first:
-            raise KeyboardInterrupt
-
-    @staticmethod
-    def on_unraisable(unraisable) -> None:
-        """An interrupt lost where Python ignores exceptions is not reported: ``stop`` carries it."""
-        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-            sys.__unraisablehook__(unraisable)
-
-    @classmethod
-    def exit_if_orphaned(cls) -> None:
-        """End this worker at once if the render that started it has ended (its factory then ends too)."""
-        if os.getppid() != cls.parent:
-            os._exit(1)
-
-
 def _render_share(jobs: list[_Job], settings: _Settings) -> list[RenderResult]:
     """A worker process's sequence, with the worker's kernel factory; none if the worker was told to stop."""
-    _Worker.rendering = True
-    try:
-        return [] if _Worker.stop.is_set() else _render_sequence(jobs, settings, _quiet, _Worker.factory, stop=_Worker.stop)
-    finally:
-        _Worker.rendering = False
-        _Worker.exit_if_orphaned()  # stopped because the render died: its staging is gone, nobody waits
+    with Worker.rendering():
+        return [] if Worker.stop.is_set() else _render_sequence(jobs, settings, _quiet, Worker.factory, stop=Worker.stop)
 
 
 def _quiet(message: str) -> None:

@@ -1,0 +1,123 @@
+"""``--jobs``: worker processes that render shares of a batch, each with its own kernel factory.
+
+The workers start before the render's checks, so that their factories' imports overlap them; bad
+input shuts them down again, with their factories. A worker rendering stops as on Ctrl-C (kernels
+killed, staging removed) on SIGINT or SIGTERM, which the render sends when it fails or is
+interrupted, and Linux sends when the render dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .kernel_factory import KernelFactory, die_with_parent, start_factory
+from .kernels import KERNEL_NAME
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes (none if fewer than two), each starting its kernel factory at once.
+
+    However the block ends they are shut down with their factories; if it fails or is interrupted,
+    a worker still rendering is stopped first.
+    """
+    if workers < 2:
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=Worker.start, initargs=(os.getpid(),))
+    try:
+        # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
+        # before they can take it waits for their handler instead of printing a traceback.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            for _ in range(workers):  # a spawn-context pool starts one more process per task waiting
+                pool.submit(int)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        yield pool
+    except BaseException:
+        for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
+            with contextlib.suppress(OSError):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+class Worker:
+    """The state of this process, if it is a worker: its kernel factory, and whether it renders or must stop."""
+
+    factory: KernelFactory | None = None
+    parent = 0
+    busy = False
+    stop = threading.Event()  # set by SIGTERM or SIGINT
+
+    @classmethod
+    def start(cls, parent: int) -> None:
+        """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory."""
+        from multiprocessing.util import Finalize
+
+        cls.parent = parent
+        sys.unraisablehook = cls.on_unraisable
+        for number in SIGNALS:
+            signal.signal(number, cls.on_signal)
+        if not die_with_parent(parent, signal.SIGTERM):
+            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        cls.factory = start_factory(KERNEL_NAME)
+        if cls.factory is not None:
+            Finalize(cls.factory, cls.factory.close, exitpriority=10)
+
+    @classmethod
+    @contextlib.contextmanager
+    def rendering(cls) -> Iterator[None]:
+        """Mark the block as rendering a share: a signal then stops it. After it, an orphan ends at once."""
+        cls.busy = True
+        try:
+            yield
+        finally:
+            cls.busy = False
+            cls.exit_if_orphaned()  # stopped because the render died: its staging is gone, nobody waits
+
+    @classmethod
+    def on_signal(cls, signum, frame) -> None:
+        """Stop a render in progress as Ctrl-C does (it cleans up); idle, wait for the pool's shutdown.
+
+        The first signal raises KeyboardInterrupt at once. Raised in a handler, it can land where
+        Python ignores it (a weakref callback): the render's waits then see ``stop`` instead. Later
+        signals (Ctrl-C reaches a worker, then the parent's SIGTERM) only set it, so as not to cut
+        the cleanup short. If the render itself is gone, no shutdown will come: an idle worker ends now.
+        """
+        first = not cls.stop.is_set()
+        cls.stop.set()
+        if not cls.busy:
+            cls.exit_if_orphaned()
+        elif first:
+            raise KeyboardInterrupt
+
+    @staticmethod
+    def on_unraisable(unraisable) -> None:
+        """An interrupt lost where Python ignores exceptions is not reported: ``stop`` carries it."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(unraisable)
+
+    @classmethod
+    def exit_if_orphaned(cls) -> None:
+        """End this worker at once if the render that started it has ended (its factory then ends too)."""
+        if os.getppid() != cls.parent:
+            os._exit(1)
