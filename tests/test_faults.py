@@ -1166,6 +1166,25 @@ def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum,
 
 
 @pytest.mark.slow
+def test_jobs_a_failing_notebook_stops_the_batch(driver, out, tmp_path):
+    # crisis fails at once in one worker; the other's reports are still running and must be stopped,
+    # not finished: the batch fails as a sequence would, and only the failed notebook is kept.
+    before = published(out)
+    notebook = tiny_notebook(
+        tmp_path / "notebook", "import time\nif 'crisis' in title.lower():\n    raise ValueError('bad data')\ntime.sleep(60)"
+    )
+    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", "2")
+    started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
+    run = finish(started, timeout=60)
+    assert run.code == 70, run.stderr
+    assert "report 'crisis': notebook " in run.stderr and "raised ValueError: bad data" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert (out / "failed-crisis" / "crisis.ipynb").is_file()
+    assert_invariants(out, before, pids={run.pid})
+    assert_nothing_left_of(mark)
+
+
+@pytest.mark.slow
 def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path):
     # SIGKILL cannot be handled by the render: its workers learn of its end from Linux, stop, clean up, exit.
     before = published(out)
