@@ -538,8 +538,15 @@ def _render_sequence(
                 if not isinstance(kernel, Exception):
                     kernel.kill()
             if running is not None:
-                with contextlib.suppress(BaseException):
-                    running.result()
+                # The run in progress sees its kernel die: papermill's "Kernel died" line would only
+                # contradict the one message the caller prints (interrupted, or the error itself).
+                papermill_log = logging.getLogger("papermill")
+                papermill_log.disabled = True
+                try:
+                    with contextlib.suppress(BaseException):
+                        running.result()
+                finally:
+                    papermill_log.disabled = False
             for job in jobs:  # a job executed but not yet exported has its staging folder still
                 shutil.rmtree(_staging(job, settings), ignore_errors=True)
             raise
