@@ -475,7 +475,7 @@ def _render_sequence(
     report: Callable[[str], None],
     factory: KernelFactory | None,
     timelines: dict | None = None,
-    stop: threading.Event | None = None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[RenderResult]:
     """Render jobs one after another in this process, overlapping what does not depend on each other.
 
@@ -483,7 +483,7 @@ def _render_sequence(
     previous job executes. Notebooks execute in a worker thread (the kernel does the work); the
     main thread meanwhile exports the previous job's HTML and PDF and makes the running job's data
     files (from ``timelines``, those validated before any kernel, by data folder). So it is also the
-    thread that takes Ctrl-C and SIGTERM, or sees ``stop`` set while it waits: then every kernel is
+    thread that takes Ctrl-C and SIGTERM, or sees ``stopped()`` while it waits: then every kernel is
     killed, the worker finishes at once, and nothing more is published.
     """
     from concurrent.futures import ThreadPoolExecutor, wait
@@ -501,7 +501,7 @@ def _render_sequence(
 
     def wait_for(done: Callable[[], bool], wait_a_while: Callable[[], object]) -> None:
         while not done():
-            if stop is not None and stop.is_set():
+            if stopped():
                 raise KeyboardInterrupt  # stopped as by Ctrl-C
             wait_a_while()
 
@@ -679,6 +679,7 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     if pool is None:
         return _render_sequence(work, settings, report, factory, timelines)
     from concurrent.futures import FIRST_EXCEPTION, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     workers = min(jobs, len(work))
     shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
@@ -686,6 +687,8 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
         done, running = wait(futures, timeout=SIGNAL_CHECK_SECONDS, return_when=FIRST_EXCEPTION)
         for future in done:
+            if isinstance(future.exception(), BrokenProcessPool):
+                _abandon_workers(pool, work, settings)
             if future.exception() is not None:
                 raise future.exception()
         if not running:
@@ -699,10 +702,21 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     return sorted(results, key=lambda result: order[result.name])
 
 
+def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> None:
+    """A worker died (killed, or out of memory): stop the others, remove what the dead one staged, and say so."""
+    pool.shutdown(wait=True, cancel_futures=True)  # the pool stops its other workers itself once one is lost
+    for job in work:
+        for staging in settings.out_dir.glob(f".staging-{job.name}-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+    raise RenderError("a --jobs worker process ended unexpectedly (killed, or out of memory?)", EXIT_SOFTWARE) from None
+
+
 def _render_share(jobs: list[_Job], settings: _Settings) -> list[RenderResult]:
     """A worker process's sequence, with the worker's kernel factory; none if the worker was told to stop."""
     with Worker.rendering():
-        return [] if Worker.stop.is_set() else _render_sequence(jobs, settings, _quiet, Worker.factory, stop=Worker.stop)
+        if Worker.stopped:
+            return []
+        return _render_sequence(jobs, settings, _quiet, Worker.factory, stopped=lambda: Worker.stopped)
 
 
 def _quiet(message: str) -> None:

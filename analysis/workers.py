@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     """``workers`` processes (none if fewer than two), each starting its kernel factory at once.
 
     However the block ends they are shut down with their factories; if it fails or is interrupted,
-    a worker still rendering is stopped first.
+    they are stopped first, and a worker still rendering cleans up as on Ctrl-C.
     """
     if workers < 2:
         yield None
@@ -51,7 +50,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         yield pool
     except BaseException:
-        for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
+        for process in list((pool._processes or {}).values()):  # no public way to stop running tasks before Python 3.14
             with contextlib.suppress(OSError):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -63,16 +62,14 @@ class Worker:
     """The state of this process, if it is a worker: its kernel factory, and whether it renders or must stop."""
 
     factory: KernelFactory | None = None
-    parent = 0
     busy = False
-    stop = threading.Event()  # set by SIGTERM or SIGINT
+    stopped = False  # by SIGTERM or SIGINT; a plain flag, since a handler may run inside any lock's acquire
 
     @classmethod
     def start(cls, parent: int) -> None:
         """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory."""
         from multiprocessing.util import Finalize
 
-        cls.parent = parent
         sys.unraisablehook = cls.on_unraisable
         for number in SIGNALS:
             signal.signal(number, cls.on_signal)
@@ -86,38 +83,41 @@ class Worker:
     @classmethod
     @contextlib.contextmanager
     def rendering(cls) -> Iterator[None]:
-        """Mark the block as rendering a share: a signal then stops it. After it, an orphan ends at once."""
+        """Mark the block as rendering a share: a signal then stops it, and the worker ends after it."""
         cls.busy = True
         try:
             yield
         finally:
             cls.busy = False
-            cls.exit_if_orphaned()  # stopped because the render died: its staging is gone, nobody waits
+            if cls.stopped:
+                cls.leave()
 
     @classmethod
     def on_signal(cls, signum, frame) -> None:
-        """Stop a render in progress as Ctrl-C does (it cleans up); idle, wait for the pool's shutdown.
+        """Stop a render in progress as Ctrl-C does (it cleans up, then the worker ends); idle, end at once.
 
-        The first signal raises KeyboardInterrupt at once. Raised in a handler, it can land where
-        Python ignores it (a weakref callback): the render's waits then see ``stop`` instead. Later
-        signals (Ctrl-C reaches a worker, then the parent's SIGTERM) only set it, so as not to cut
-        the cleanup short. If the render itself is gone, no shutdown will come: an idle worker ends now.
+        A signal means the batch is over: the render failed, was interrupted or died, or the pool lost
+        another worker (and then waits for this one to end). The first one raises KeyboardInterrupt at
+        once. Raised in a handler, it can land where Python ignores it (a weakref callback): the
+        render's waits then see ``stopped`` instead. Later signals (Ctrl-C reaches a worker, then the
+        parent's SIGTERM) only set it, so as not to cut the cleanup short.
         """
-        first = not cls.stop.is_set()
-        cls.stop.set()
+        first = not cls.stopped
+        cls.stopped = True
         if not cls.busy:
-            cls.exit_if_orphaned()
-        elif first:
+            os._exit(1)  # no lock taken in a handler: the factory ends by itself once its channel closes
+        if first:
             raise KeyboardInterrupt
+
+    @classmethod
+    def leave(cls) -> None:
+        """End this worker now, with its kernel factory; whoever waits for it sees a process that ended."""
+        if cls.factory is not None:
+            cls.factory.close()
+        os._exit(1)
 
     @staticmethod
     def on_unraisable(unraisable) -> None:
-        """An interrupt lost where Python ignores exceptions is not reported: ``stop`` carries it."""
+        """An interrupt lost where Python ignores exceptions is not reported: ``stopped`` carries it."""
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             sys.__unraisablehook__(unraisable)
-
-    @classmethod
-    def exit_if_orphaned(cls) -> None:
-        """End this worker at once if the render that started it has ended (its factory then ends too)."""
-        if os.getppid() != cls.parent:
-            os._exit(1)

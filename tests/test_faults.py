@@ -1184,6 +1184,22 @@ def test_jobs_a_failing_notebook_stops_the_batch(driver, out, tmp_path):
 
 
 @pytest.mark.slow
+def test_jobs_a_worker_killed_stops_the_batch(driver, out, tmp_path):
+    # A worker killed (as the out-of-memory killer would) cannot clean up: the render stops the other
+    # one, removes what the dead one staged, and says what happened.
+    before = published(out)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path)
+    workers = [child for child in psutil.Process(started[0].pid).children() if "spawn_main" in " ".join(child.cmdline())]
+    assert len(workers) == 2
+    workers[0].kill()
+    run = finish(started, timeout=60)
+    assert run.code == 70, run.stderr
+    assert run.stderr.strip() == "a --jobs worker process ended unexpectedly (killed, or out of memory?)", run.stderr
+    assert_invariants(out, before, pids={run.pid})
+    assert_nothing_left_of(mark)
+
+
+@pytest.mark.slow
 def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path):
     # SIGKILL cannot be handled by the render: its workers learn of its end from Linux, stop, clean up, exit.
     before = published(out)
