@@ -53,18 +53,15 @@ def date_phrase(start: pd.Timestamp, end: pd.Timestamp, precision: str, basis: s
 
 def date_phrases(events: pd.DataFrame) -> list[str]:
     """``date_phrase`` for every event at once, formatting each distinct day once (for big timelines)."""
-    days = pd.concat([events["start"], events["end"]], ignore_index=True)
-    codes, distinct = pd.factorize(days)
-    cache = {code: day for code, day in enumerate(distinct)}
-    phrases = {}
+    codes, distinct = pd.factorize(pd.concat([events["start"], events["end"]], ignore_index=True))
+    starts, ends = codes[: len(events)], codes[len(events) :]
+    phrases: dict[tuple, str] = {}
     result = []
-    count = len(events)
-    for row, (precision, basis) in enumerate(
-        zip(events["date_precision"].astype(str), events["date_basis"].astype(str), strict=True)
-    ):
-        key = (codes[row], codes[count + row], precision, basis)
+    columns = zip(starts, ends, events["date_precision"].astype(str), events["date_basis"].astype(str), strict=True)
+    for key in columns:
         if key not in phrases:
-            phrases[key] = date_phrase(cache[key[0]], cache[key[1]], precision, basis)
+            start, end, precision, basis = key
+            phrases[key] = date_phrase(distinct[start], distinct[end], precision, basis)
         result.append(phrases[key])
     return result
 

@@ -103,6 +103,7 @@ def measure(repeat: int, naive_env: Path | None = None) -> dict[str, list[float]
         )
         for _ in range(repeat):
             one, all_sets = ["--report", "full", "--force"], json.dumps(sets)
+            # A command to time, or a folder of CLIs to run the naive chain with.
             runs = {
                 "one report: in-process limit": [python, "benchmarks/inprocess_report.py", str(scratch), json.dumps([{}])],
                 "one report: ours (render, HTML + PDF)": [python, "-m", "analysis", "render", *one, "--out", str(out)],

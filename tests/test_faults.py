@@ -1101,6 +1101,12 @@ def assert_nothing_left_of(mark: str, grace: float = 3.0) -> None:
     assert [process.cmdline() for process in marked(mark)] == [], "a worker, factory or kernel was left running"
 
 
+def assert_batch_left_nothing(out: Path, before: dict[str, bytes], run: Run, mark: str) -> None:
+    """The four invariants, and no worker, factory or kernel of the batch still running."""
+    assert_invariants(out, before, pids={run.pid})
+    assert_nothing_left_of(mark)
+
+
 def start_jobs(argv: list[str], tmp_path: Path) -> tuple[tuple[subprocess.Popen, Path, Path], str]:
     mark = f"{os.getpid()}-{time.monotonic_ns()}"
     return start(argv, tmp_path / "logs", env={**os.environ, RENDER_MARK: mark}), mark
@@ -1139,8 +1145,7 @@ def test_jobs_bad_input_found_after_the_workers_started_leaves_nothing(out, tmp_
     assert run.code == 64 and "report 'other': unknown actor 'nobody'" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
     assert run.kernels_seen == 0
-    assert_invariants(out, before, pids={run.pid})
-    assert_nothing_left_of(mark)
+    assert_batch_left_nothing(out, before, run, mark)
 
 
 @pytest.mark.slow
@@ -1160,8 +1165,7 @@ def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum,
         process.send_signal(signum)
     run = finish(started, timeout=60)
     assert run.code == code and run.stderr.strip() == word, run.stderr  # one message: no traceback, no "Kernel died"
-    assert_invariants(out, before, pids={run.pid})
-    assert_nothing_left_of(mark)
+    assert_batch_left_nothing(out, before, run, mark)
 
 
 @pytest.mark.slow
@@ -1179,8 +1183,7 @@ def test_jobs_a_failing_notebook_stops_the_batch(driver, out, tmp_path):
     assert "report 'crisis': notebook " in run.stderr and "raised ValueError: bad data" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
     assert (out / "failed-crisis" / "crisis.ipynb").is_file()
-    assert_invariants(out, before, pids={run.pid})
-    assert_nothing_left_of(mark)
+    assert_batch_left_nothing(out, before, run, mark)
 
 
 @pytest.mark.slow
@@ -1195,8 +1198,7 @@ def test_jobs_a_worker_killed_stops_the_batch(driver, out, tmp_path):
     run = finish(started, timeout=60)
     assert run.code == 70, run.stderr
     assert run.stderr.strip() == "a --jobs worker process ended unexpectedly (killed, or out of memory?)", run.stderr
-    assert_invariants(out, before, pids={run.pid})
-    assert_nothing_left_of(mark)
+    assert_batch_left_nothing(out, before, run, mark)
 
 
 @pytest.mark.slow
@@ -1229,5 +1231,4 @@ def test_jobs_interrupted_while_starting(out, tmp_path, delay):
     run = finish(started, timeout=60)
     assert run.code == 130 and "interrupted" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
-    assert_invariants(out, before, pids={run.pid})
-    assert_nothing_left_of(mark)
+    assert_batch_left_nothing(out, before, run, mark)

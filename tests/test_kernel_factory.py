@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -86,6 +87,16 @@ def started_factory():
         factory.close()
 
 
+@contextlib.contextmanager
+def warm_kernel(cwd: Path, factory: KernelFactory | None):
+    """A WarmKernel for the block, shut down however it ends."""
+    kernel = WarmKernel(cwd, factory)
+    try:
+        yield kernel
+    finally:
+        kernel.shutdown()
+
+
 def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -118,31 +129,20 @@ def test_a_factory_for_another_kernelspec_forks_nothing(tmp_path, monkeypatch, c
     kernel_json = {"argv": argv, "env": {"EXTRA": "1"}, "display_name": "x", "language": "python"}
     (spec / "kernel.json").write_text(json.dumps(kernel_json))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    factory = KernelFactory("python3")
     caplog.set_level("DEBUG", logger="analysis.kernel_factory")
-    kernel = WarmKernel(tmp_path, factory)
-    try:
+    with started_factory() as factory, warm_kernel(tmp_path, factory) as kernel:
         assert not kernel.is_forked
         assert run(kernel, "import os; print(os.environ['EXTRA'])").strip() == "1"
-    finally:
-        kernel.shutdown()
-        factory.close()
     assert "the kernel's environment differs from the factory's (EXTRA)" in caplog.text
     assert "WARNING" not in caplog.text
 
 
 def test_a_forked_kernel_looks_like_a_launched_one(tmp_path, monkeypatch):
     monkeypatch.delenv("MPLBACKEND", raising=False)  # ipykernel then chooses the inline backend, in both
-    factory = KernelFactory("python3")
-    forked, launched = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, None)
-    try:
+    with started_factory() as factory, warm_kernel(tmp_path, factory) as forked, warm_kernel(tmp_path, None) as launched:
         assert forked.is_forked and not launched.is_forked
         assert psutil.Process(forked.manager.provisioner.pid).ppid() == factory.process.pid
         seen = {name: json.loads(run(kernel, FINGERPRINT)) for name, kernel in (("forked", forked), ("launched", launched))}
-    finally:
-        forked.shutdown()
-        launched.shutdown()
-        factory.close()
     draws = {name: print_out.pop("draw") for name, print_out in seen.items()}
     assert seen["forked"] == seen["launched"]
     assert seen["forked"]["cwd"] == str(tmp_path) and seen["forked"]["path0"] != str(REPO)
@@ -152,22 +152,14 @@ def test_a_forked_kernel_looks_like_a_launched_one(tmp_path, monkeypatch):
 
 
 def test_forked_kernels_do_not_share_random_state_or_names(tmp_path):
-    with started_factory() as factory:
-        first, second = WarmKernel(tmp_path, factory), WarmKernel(tmp_path, factory)
-        try:
-            assert first.is_forked and second.is_forked
-            assert first.manager.provisioner.pid != second.manager.provisioner.pid
-            code = "import random, numpy\nSET_BY_THIS_KERNEL = 1\nprint(random.random(), numpy.random.random())"
-            assert run(first, code) != run(second, code)
-            assert run(second, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "True"
-            third = WarmKernel(tmp_path, factory)
-            try:
-                assert run(third, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "False"
-            finally:
-                third.shutdown()
-        finally:
-            first.shutdown()
-            second.shutdown()
+    with started_factory() as factory, warm_kernel(tmp_path, factory) as first, warm_kernel(tmp_path, factory) as second:
+        assert first.is_forked and second.is_forked
+        assert first.manager.provisioner.pid != second.manager.provisioner.pid
+        code = "import random, numpy\nSET_BY_THIS_KERNEL = 1\nprint(random.random(), numpy.random.random())"
+        assert run(first, code) != run(second, code)
+        assert run(second, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "True"
+        with warm_kernel(tmp_path, factory) as third:
+            assert run(third, "print('SET_BY_THIS_KERNEL' in globals())").strip() == "False"
 
 
 def test_a_killed_kernel_is_reported_dead_with_its_signal(tmp_path):
@@ -185,12 +177,9 @@ def test_a_kernel_started_with_another_environment_is_launched(tmp_path, monkeyp
     caplog.set_level("DEBUG", logger="analysis.kernel_factory")
     with started_factory() as factory:
         monkeypatch.setenv("PYTHONHASHSEED", "0")
-        kernel = WarmKernel(tmp_path, factory)
-        try:
+        with warm_kernel(tmp_path, factory) as kernel:
             assert not kernel.is_forked
             assert run(kernel, "import sys; print(sys.flags.hash_randomization)").strip() == "0"
-        finally:
-            kernel.shutdown()
     assert "the kernel's environment differs from the factory's (PYTHONHASHSEED)" in caplog.text
 
 
@@ -204,16 +193,12 @@ def test_closing_the_factory_ends_the_kernels_it_still_has(tmp_path):
 
 
 def test_a_factory_that_died_falls_back_to_a_launched_kernel(tmp_path, caplog):
-    factory = KernelFactory("python3")
-    factory.process.kill()
-    factory.process.wait()
-    kernel = WarmKernel(tmp_path, factory)
-    try:
-        assert not kernel.is_forked
-        assert run(kernel, "print(6 * 7)").strip() == "42"
-    finally:
-        kernel.shutdown()
-        factory.close()
+    with started_factory() as factory:
+        factory.process.kill()
+        factory.process.wait()
+        with warm_kernel(tmp_path, factory) as kernel:
+            assert not kernel.is_forked
+            assert run(kernel, "print(6 * 7)").strip() == "42"
     assert "starting the kernel without the kernel factory" in caplog.text
 
 
@@ -246,15 +231,10 @@ def test_a_factory_that_does_not_answer_in_time_is_abandoned_for_a_launched_kern
     # Its imports take longer than the time allowed: the kernel is launched the usual way, and the
     # factory, whose late answer would reply to the wrong request, is killed.
     monkeypatch.setattr(kernel_factory, "REPLY_TIMEOUT_SECONDS", 0.05)
-    factory = KernelFactory("python3")
-    kernel = WarmKernel(tmp_path, factory)
-    try:
+    with started_factory() as factory, warm_kernel(tmp_path, factory) as kernel:
         assert not kernel.is_forked
         assert run(kernel, "print(6 * 7)").strip() == "42"
         assert factory.process.wait(timeout=10) != 0
-    finally:
-        kernel.shutdown()
-        factory.close()
     assert "timed out" in caplog.text and "starting the kernel without the kernel factory" in caplog.text
 
 
@@ -283,9 +263,6 @@ def test_the_factory_starts_with_the_kernelspecs_interpreter_options(tmp_path, m
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     with started_factory() as factory:
         assert "-Xfrozen_modules=off" in psutil.Process(factory.process.pid).cmdline()
-        kernel = WarmKernel(tmp_path, factory)
-        try:
+        with warm_kernel(tmp_path, factory) as kernel:
             assert kernel.is_forked
             assert run(kernel, "import sys; print(sys._xoptions)").strip() == "{'frozen_modules': 'off'}"
-        finally:
-            kernel.shutdown()
