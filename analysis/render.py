@@ -490,8 +490,14 @@ def _render_sequence(
 
     total = len(jobs)
     timelines = {} if timelines is None else timelines
-    import papermill  # noqa: F401 - imported while the factory prepares the first kernel, not after
+    # While the factory prepares the first kernel, papermill is imported and nbformat's schema
+    # compiled (on reading the notebook) here, not after. Only then are the exporters warmed up in
+    # another thread: an interrupt (always raised in this one) that lands in an import while another
+    # thread imports too can leave a module lock held, and a --jobs worker stuck for good.
+    import nbformat
+    import papermill  # noqa: F401
 
+    nbformat.read(settings.notebook, as_version=4)
     register_engine()
     kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)

@@ -16,6 +16,7 @@ from . import metrics
 from .errors import ParameterError
 from .load import load_timeline
 from .narrative import Citations, executive_summary, format_day, phase_sections, text
+from .parallel import forked_map
 from .schema import CATEGORIES, label
 
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
@@ -111,9 +112,14 @@ class Report:
     def summary(self) -> Fragment:
         return Fragment(f'<section id="summary"><h2>Summary</h2>\n{self._summary}\n</section>')
 
-    def charts(self) -> Fragment:
-        """Every chart under one heading, so the heading never stands alone at the foot of a page."""
-        figures = "\n".join(self.chart(name).html for name in CHART_NAMES)
+    def charts(self, share: bool = True) -> Fragment:
+        """Every chart under one heading, so the heading never stands alone at the foot of a page.
+
+        With ``share``, a forked process draws the second half of them meanwhile, where a second
+        CPU allows (see :mod:`analysis.parallel`); the page is the same either way.
+        """
+        drawn = forked_map(self._chart_html, CHART_NAMES) if share else map(self._chart_html, CHART_NAMES)
+        figures = "\n".join(drawn)
         return Fragment(f'<section id="charts"><h2>Charts</h2>\n{figures}\n</section>')
 
     def chart(self, name: str) -> Fragment:
@@ -136,6 +142,9 @@ class Report:
             f'<img src="data:image/png;base64,{png}" alt="{html.escape(chart.alt_text, quote=True)}">'
             f"<figcaption>{text(chart.alt_text)}</figcaption></figure>"
         )
+
+    def _chart_html(self, name: str) -> str:
+        return self.chart(name).html
 
     def sections(self) -> Fragment:
         """Every phase of the story, each as a section of cited paragraphs."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
+from .parallel import REPORTS_AT_ONCE_VARIABLE
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -38,7 +39,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=Worker.start, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=Worker.start, initargs=(os.getpid(), workers))
     try:
         # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
         # before they can take it waits for their handler instead of printing a traceback.
@@ -66,8 +67,11 @@ class Worker:
     stopped = False  # by SIGTERM or SIGINT; a plain flag, since a handler may run inside any lock's acquire
 
     @classmethod
-    def start(cls, parent: int) -> None:
-        """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory."""
+    def start(cls, parent: int, workers: int) -> None:
+        """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory.
+
+        Its kernels are told that ``workers`` reports render at once, so that they keep to one CPU each.
+        """
         from multiprocessing.util import Finalize
 
         sys.unraisablehook = cls.on_unraisable
@@ -76,6 +80,7 @@ class Worker:
         if not die_with_parent(parent, signal.SIGTERM):
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        os.environ[REPORTS_AT_ONCE_VARIABLE] = str(workers)  # before the factory: its kernels share its environment
         cls.factory = start_factory(KERNEL_NAME)
         if cls.factory is not None:
             Finalize(cls.factory, cls.factory.close, exitpriority=10)

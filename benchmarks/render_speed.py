@@ -3,7 +3,9 @@
 Every row is a whole cold process (as a user runs it), timed with a wall clock, repeated and
 reported as the median. Rows, for the `full` report (HTML + PDF):
 
-- in-process limit: a plain script drawing the same figures and page, no kernel (inprocess_report.py);
+- in-process limit: a plain script drawing the same figures and page, no kernel, in one process
+  (inprocess_report.py); for reference, also the same script with the charts shared with a forked
+  process as a render shares them (not a target's yardstick);
 - naive chain: `papermill` CLI, then `jupyter nbconvert --to html`, then the WeasyPrint CLI;
   with --naive-env VENV, also that chain with VENV's CLIs (for instance a venv that has the
   `jupyter` metapackage, as the brief's stack does: every nbformat import then costs 1 s more);
@@ -35,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from analysis.parameters import check_parameters, load_variants  # noqa: E402
 
 NAIVE = "one report: naive chain"  # its rows: this venv's CLIs, and --naive-env's
+SHARED_SCRIPT = "one report: the same script, charts shared with a forked process (reference)"
 
 
 def timed(command: list[str], cwd: Path = REPO) -> float:
@@ -106,6 +109,7 @@ def measure(repeat: int, naive_env: Path | None = None) -> dict[str, list[float]
             # A command to time, or a folder of CLIs to run the naive chain with.
             runs = {
                 "one report: in-process limit": [python, "benchmarks/inprocess_report.py", str(scratch), json.dumps([{}])],
+                SHARED_SCRIPT: [python, "benchmarks/inprocess_report.py", str(scratch), json.dumps([{}]), "shared"],
                 "one report: ours (render, HTML + PDF)": [python, "-m", "analysis", "render", *one, "--out", str(out)],
                 f"{NAIVE} (papermill, nbconvert, weasyprint CLIs)": BIN,
                 **({f"{NAIVE}, the CLIs of {naive_env}": naive_env / "bin"} if naive_env is not None else {}),
@@ -208,7 +212,10 @@ def save_chart(medians: dict[str, float], path: Path) -> None:
     labels = list(medians)[::-1]
     values = [medians[label] for label in labels]
     # Okabe-Ito: the limits grey, our renders blue, the naive chain orange.
-    colors = ["#999999" if "in-process limit" in label else "#E69F00" if "naive" in label else "#0072B2" for label in labels]
+    colors = [
+        "#999999" if "in-process limit" in label or label == SHARED_SCRIPT else "#E69F00" if "naive" in label else "#0072B2"
+        for label in labels
+    ]
     bars = axes.barh(labels, values, color=colors)
     texts = []
     for label, value in zip(labels, values, strict=True):
