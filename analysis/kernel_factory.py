@@ -12,7 +12,7 @@ ipykernel's own) and forks only when the kernel jupyter_client would launch is e
 interpreter, options and environment running ipykernel; for anything else it answers "not
 forkable" and jupyter_client launches the kernel as usual. The factory lives as long as the render
 that started it. When that render's end of the channel closes (normal end, crash or kill), the
-factory kills its kernels and exits; a kernel whose factory dies is killed by the system
+factory kills its kernels, removes their socket files and exits; a kernel whose factory dies is killed by the system
 (``PR_SET_PDEATHSIG``).
 
 Protocol: one JSON object per line over a socket pair, each request answered by one reply.
@@ -350,13 +350,31 @@ def _exit_on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _kill_all(kernels: set[int]) -> None:
+def _kill_all(kernels: dict[int, list[str]]) -> None:
+    """Kill the kernels still running, and remove their socket files, which their render can no longer remove."""
     for pid in kernels:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-    for pid in kernels:
+    for pid, sockets in kernels.items():
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+        for path in sockets:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+SOCKET_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def ipc_socket_files(connection_file: str) -> list[str]:
+    """The socket files a kernel on the ipc transport binds, as its connection file gives them (none for tcp)."""
+    try:
+        info = json.loads(Path(connection_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(info, dict) or info.get("transport") != "ipc":
+        return []
+    return [f"{info['ip']}-{info[port]}" for port in SOCKET_PORTS if port in info]
 
 
 def _own_options() -> list[str]:
@@ -394,7 +412,7 @@ def serve(channel_fd: int) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)  # how the render closes us: kernels are killed on the way out
     channel = socket.socket(fileno=channel_fd)
     requests = channel.makefile("rb")
-    kernels: set[int] = set()
+    kernels: dict[int, list[str]] = {}  # running kernel -> its socket files
     factory_pid = os.getpid()
     try:
         preload()
@@ -407,13 +425,13 @@ def serve(channel_fd: int) -> None:
                 pid = os.fork()
                 if pid == 0:
                     _run_kernel(channel, factory_pid, request["fork"])
-                kernels.add(pid)
+                kernels[pid] = ipc_socket_files(request["fork"]["connection_file"])
                 reply = {"pid": pid}
             else:
                 pid, status = os.waitpid(request["poll"], os.WNOHANG)
                 reply = {"status": os.waitstatus_to_exitcode(status) if pid else None}
                 if pid:
-                    kernels.discard(pid)
+                    kernels.pop(pid, None)
             channel.sendall(json.dumps(reply).encode() + b"\n")
     except BrokenPipeError:
         pass

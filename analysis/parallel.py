@@ -100,8 +100,10 @@ def forked_map(
     for message, category, filename, lineno in child_warnings:
         module, registry = _warning_origin(filename)
         warnings.warn_explicit(message, category, filename, lineno, module=module, registry=registry)
-    sys.stdout.write(printed)
-    sys.stderr.write(errors)
+    if printed:
+        sys.stdout.write(printed)
+    if errors:
+        sys.stderr.write(errors)
     return results + child_results
 
 

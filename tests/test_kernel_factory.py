@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -202,8 +203,9 @@ def test_a_factory_that_died_falls_back_to_a_launched_kernel(tmp_path, caplog):
     assert "starting the kernel without the kernel factory" in caplog.text
 
 
-def test_a_killed_render_leaves_no_factory_and_no_kernel(tmp_path):
-    # The render's end of the channel closes when it dies: the factory kills its kernels and exits.
+def test_a_killed_render_leaves_no_factory_no_kernel_and_no_socket_file(tmp_path):
+    # The render's end of the channel closes when it dies: the factory kills its kernels, removes the
+    # socket files that jupyter_client would have removed, and exits.
     script = textwrap.dedent(
         f"""
         import time
@@ -217,14 +219,20 @@ def test_a_killed_render_leaves_no_factory_and_no_kernel(tmp_path):
         """
     )
     render = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    pattern = f"analysis-kernel-{render.pid}-*"
     try:
         pids = [int(pid) for pid in render.stdout.readline().split()]
         assert len(pids) == 2 and all(alive(pid) for pid in pids)
         assert psutil.Process(pids[0]).environ()[PARENT_PID_VARIABLE] == str(render.pid)
+        deadline = time.monotonic() + 30
+        while len(bound := list(Path(tempfile.gettempdir()).glob(pattern))) < 5:  # shell, iopub, stdin, control, heartbeat
+            assert time.monotonic() < deadline, f"the kernel bound only {bound}"
+            time.sleep(0.05)
     finally:
         render.kill()
         render.wait()
     assert wait_until_gone(pids) == []
+    assert [path for path in bound if path.exists()] == []
 
 
 def test_a_factory_that_does_not_answer_in_time_is_abandoned_for_a_launched_kernel(tmp_path, caplog, monkeypatch):
@@ -266,3 +274,15 @@ def test_the_factory_starts_with_the_kernelspecs_interpreter_options(tmp_path, m
         with warm_kernel(tmp_path, factory) as kernel:
             assert kernel.is_forked
             assert run(kernel, "import sys; print(sys._xoptions)").strip() == "{'frozen_modules': 'off'}"
+
+
+def test_ipc_socket_files_are_read_from_the_connection_file(tmp_path):
+    connection = tmp_path / "kernel.json"
+    ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+    connection.write_text(json.dumps({"transport": "ipc", "ip": "/tmp/k", **ports}))
+    assert kernel_factory.ipc_socket_files(str(connection)) == [f"/tmp/k-{port}" for port in range(1, 6)]
+    connection.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1", **ports}))
+    assert kernel_factory.ipc_socket_files(str(connection)) == []
+    connection.write_text("not json")
+    assert kernel_factory.ipc_socket_files(str(connection)) == []
+    assert kernel_factory.ipc_socket_files(str(tmp_path / "missing.json")) == []
