@@ -14,6 +14,9 @@ What the caller sees is exactly what a plain ``[function(item) for item in items
   way (an exception, a kill, no answer before the deadline) has its half done again here, where
   the same exception is raised if there is one.
 
+``function`` must act only through its result: the second half may run twice (in the child, then
+here), and what it changes in the child (a cache, a file) is not seen here, or is done again.
+
 Only on Linux, where a child can be tied to its parent's life (``PR_SET_PDEATHSIG``), and only
 with a CPU to spare: two per report that runs at the same time. Otherwise everything runs here, one
 item after another.
@@ -131,7 +134,7 @@ def _serve_half(function, items, writer: int, parent: int) -> None:
             payload = pickle.dumps((results, shown, printed.getvalue(), errors.getvalue()))
         with open(writer, "wb") as pipe:
             pipe.write(payload)
-    except BaseException:  # noqa: S110 - the parent redoes this half, and raises there whatever it raises
+    except BaseException:  # the parent redoes this half, and raises there whatever it raises
         pass
     finally:
         os._exit(0)
