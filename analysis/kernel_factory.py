@@ -12,8 +12,8 @@ ipykernel's own) and forks only when the kernel jupyter_client would launch is e
 interpreter, options and environment running ipykernel; for anything else it answers "not
 forkable" and jupyter_client launches the kernel as usual. The factory lives as long as the render
 that started it. When that render's end of the channel closes (normal end, crash or kill), the
-factory kills its kernels, removes their socket files and exits; a kernel whose factory dies is killed by the system
-(``PR_SET_PDEATHSIG``).
+factory kills its kernels, removes their socket files and exits; a kernel whose factory dies is
+killed by the system (``PR_SET_PDEATHSIG``).
 
 Protocol: one JSON object per line over a socket pair, each request answered by one reply.
 ``{"fork": {...}}`` -> ``{"pid": N}`` or ``{"not_forkable": reason}``; ``{"poll": N}`` ->
