@@ -72,6 +72,20 @@ def test_pdf_has_pages_text_and_images(rendered):
     assert len(listing.strip().splitlines()) - 2 >= 4
 
 
+def test_no_pdf_ends_with_a_page_holding_only_the_footer(rendered):
+    out, _ = rendered
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
+    for name in ("full", "crisis", "reforms"):
+        info = subprocess.run(["pdfinfo", str(out / f"{name}.pdf")], capture_output=True, text=True).stdout
+        last = re.search(r"Pages:\s+(\d+)", info).group(1)
+        text = subprocess.run(
+            ["pdftotext", "-f", last, "-l", last, str(out / f"{name}.pdf"), "-"], capture_output=True, text=True
+        ).stdout
+        before_footer = text.split("Rendered by analysis from")[0]
+        assert before_footer.strip(), f"{name}.pdf: page {last} holds only the footer"
+
+
 def test_index_links_every_variant(rendered):
     out, _ = rendered
     index = (out / "index.html").read_text(encoding="utf-8")
