@@ -114,6 +114,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from .startup import skip_unneeded_slow_imports
+
+    skip_unneeded_slow_imports()
     from .parameters import parse_assignment
     from .render import render
 

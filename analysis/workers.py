@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
 from .parallel import REPORTS_AT_ONCE_VARIABLE
+from .startup import skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -74,6 +75,7 @@ class Worker:
         """
         from multiprocessing.util import Finalize
 
+        skip_unneeded_slow_imports()
         sys.unraisablehook = cls.on_unraisable
         for number in SIGNALS:
             signal.signal(number, cls.on_signal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -295,3 +296,21 @@ def test_a_relative_out_folder_and_the_working_folder_do_not_change_where_or_wha
         page = (tmp_path / "rel" / f"{name}.html").read_text(encoding="utf-8")
         assert "Rendered by analysis from notebooks/report.ipynb with parameters" in page, name
     assert not (paths.NOTEBOOKS_DIR / "rel").exists()
+
+
+def test_the_command_line_never_imports_the_iri_grammar(tmp_path):
+    # JupyterLab brings in rfc3987-syntax, which jsonschema imports with nbformat: 1 s of every render.
+    site, marker = tmp_path / "site", tmp_path / "imported"
+    site.mkdir()
+    (site / "rfc3987_syntax.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    subprocess.run([sys.executable, "-c", "import nbformat"], env=env, check=True)
+    assert marker.exists(), "jsonschema no longer imports rfc3987_syntax: this test proves nothing"
+    marker.unlink()
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs-{jobs}"
+        out.mkdir()
+        argv = ["render", "--out", str(out), "--format", "html", "--jobs", jobs, "--report", "crisis", "reforms"]
+        done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert (out / "crisis.html").exists() and not marker.exists(), f"imported with --jobs {jobs}"
