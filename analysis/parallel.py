@@ -4,36 +4,43 @@ Drawing a report's charts takes a second on one core while the machine's other c
 forked child already has the data and every imported module, so it can draw the second half of the
 charts at once, with no start-up cost and nothing to send but the finished results.
 
-What the caller sees is exactly what a plain ``[function(item) for item in items]`` gives:
+What the caller sees is what a plain ``[function(item) for item in items]`` gives:
 
-- the results, in order, as the same objects would be made here (the child's are pickled back);
-- the child's warnings, re-issued here after this process's own, through this process's filters
-  and registries, so they come out in the order and number a plain loop shows;
-- the child's printed output, written here after its warnings are issued;
+- the results, in order (the child's are pickled back);
+- the child's warnings and printed output, issued and written here after this process's own half,
+  in the order the child made them; the warnings go through this process's filters and registries,
+  so a warning already shown is not shown again. A warning raised with a stack level above
+  ``function`` names this module's line, in both halves alike, where a plain loop names its caller;
 - an exception from ``function`` raised here, with its real traceback: a child that fails in any
-  way (an exception, a kill, no answer before the deadline) has its half done again here, where
-  the same exception is raised if there is one.
+  way (an exception, a kill, an answer that cannot be read) has its half done again here, where
+  the same exception is raised if there is one. So is a child that stops working: one whose CPU
+  time has not grown for ``stall_seconds`` is stuck (a lock that another thread of this process
+  held when it forked is never released in the child) and is killed.
 
 ``function`` must act only through its result: the second half may run twice (in the child, then
-here), and what it changes in the child (a cache, a file) is not seen here, or is done again.
+here), and what it changes in the child (a cache, a file) is not seen here, or is done again. Output
+written below Python (by C code or a subprocess) is not captured.
 
-Only on Linux, where a child can be tied to its parent's life (``PR_SET_PDEATHSIG``), and only
-with a CPU to spare: two per report that runs at the same time. Otherwise everything runs here, one
-item after another.
+Only on Linux, where a child can be tied to its parent's life (``PR_SET_PDEATHSIG``) and its CPU
+time read, and only with a CPU to spare: two per report that runs at the same time. Otherwise
+everything runs here, one item after another.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import pickle
+import re
 import select
 import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from .kernel_factory import die_with_parent
@@ -41,12 +48,14 @@ from .kernel_factory import die_with_parent
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-# How long the child may take beyond this process's own half before its half is done here instead.
-# Generous: a child slowed by a busy machine is still faster than starting over; this only catches
-# a child that will never answer.
-CHILD_GRACE_SECONDS = 30.0
-CHILD_SLOWNESS_FACTOR = 10.0
-
+# A child whose CPU time has not grown for this long is stuck: it will never answer.
+STALL_SECONDS = 2.0
+POLL_MILLISECONDS = 100
+# Held while forking, so that an interrupt reaches the child only inside its own handling.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# Python 3.12 and later warn when a process with threads forks; the child only computes and exits.
+FORK_WARNING = ("ignore", re.compile(r"This process .* is multi-threaded"), DeprecationWarning, None, 0)
+LENGTH_BYTES = 8  # the answer is its length, then its pickle: complete without waiting for the pipe's end
 
 # Set by a render that runs several reports at once (``--jobs``) for its kernels: the CPUs are then
 # the other reports', and a child would only compete with them (measured: the batch gets slower).
@@ -69,92 +78,148 @@ def can_fork() -> bool:
     return sys.platform == "linux" and available_cpus() >= 2 * reports_at_once()
 
 
-def forked_map(
-    function: Callable[[Item], Result], items: Sequence[Item], grace_seconds: float = CHILD_GRACE_SECONDS
-) -> list[Result]:
+def forked_map(function: Callable[[Item], Result], items: Sequence[Item], stall_seconds: float = STALL_SECONDS) -> list[Result]:
     """``[function(item) for item in items]``, with the second half of ``items`` done by a forked child.
 
-    The child's warnings and printed output are passed on here (see the module's docstring). A
-    child that fails, is killed or has not answered ``grace_seconds`` plus ten times this process's
-    own time after this process finished its half, is stopped and its half done here.
+    See the module's docstring for what comes back from the child, and when its half is done here.
     """
     items = list(items)
     if len(items) < 2 or not can_fork():
-        return [function(item) for item in items]
+        return _apply(function, items)
     split = (len(items) + 1) // 2
     reader, writer = os.pipe()
-    parent = os.getpid()
-    pid = _fork()
-    if pid == 0:
-        os.close(reader)
-        _serve_half(function, items[split:], writer, parent)
-    os.close(writer)
+    parent, pid = os.getpid(), 0
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        started = time.monotonic()
-        results = [function(item) for item in items[:split]]
-        deadline = time.monotonic() + grace_seconds + CHILD_SLOWNESS_FACTOR * (time.monotonic() - started)
-        answer = _read_until(reader, deadline)
+        pid = _fork()
+        if pid == 0:
+            _serve_half(function, items[split:], reader, writer, parent, held)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        os.close(writer)
+        writer = -1
+        results = _apply(function, items[:split])
+        answer = _answer(reader, pid, stall_seconds)
     finally:
-        os.close(reader)
-        _end(pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for end in (reader, writer):
+            if end >= 0:
+                os.close(end)
+        if pid:
+            _end(pid)
     if answer is None:
-        return results + [function(item) for item in items[split:]]
-    child_results, child_warnings, printed, errors = answer
-    for message, category, filename, lineno in child_warnings:
-        module, registry = _warning_origin(filename)
-        warnings.warn_explicit(message, category, filename, lineno, module=module, registry=registry)
-    if printed:
-        sys.stdout.write(printed)
-    if errors:
-        sys.stderr.write(errors)
+        return results + _apply(function, items[split:])
+    child_results, events = answer
+    _replay(events)
     return results + child_results
 
 
+def _apply(function, items) -> list:
+    """Both halves call ``function`` from this one line, so that a stack level above it names one place."""
+    return [function(item) for item in items]
+
+
 def _fork() -> int:
-    if sys.version_info >= (3, 12):  # the child only computes and exits: it needs no other thread's lock
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-            return os.fork()
-    return os.fork()
-
-
-def _serve_half(function, items, writer: int, parent: int) -> None:
-    """In the child: compute, send the results with the warnings and output they caused, exit. Never returns."""
-    payload = b""  # nothing sent: the parent does this half itself
+    # Not warnings.catch_warnings(): leaving it resets every module's registry of warnings shown.
+    warnings.filters.insert(0, FORK_WARNING)
     try:
+        return os.fork()
+    finally:
+        with contextlib.suppress(ValueError):
+            warnings.filters.remove(FORK_WARNING)
+
+
+def _serve_half(function, items, reader: int, writer: int, parent: int, mask) -> None:
+    """In the child: compute, send the results with the warnings and output they caused, exit. Never returns."""
+    try:
+        os.close(reader)
+        gc.freeze()  # garbage the parent left is the parent's to finalize, not to be finalized twice
         if die_with_parent(parent, signal.SIGKILL):
-            printed, errors = io.StringIO(), io.StringIO()
-            with (
-                warnings.catch_warnings(record=True) as caught,
-                contextlib.redirect_stdout(printed),
-                contextlib.redirect_stderr(errors),
-            ):
-                results = [function(item) for item in items]
-            shown = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
-            payload = pickle.dumps((results, shown, printed.getvalue(), errors.getvalue()))
-        with open(writer, "wb") as pipe:
-            pipe.write(payload)
-    except BaseException:  # the parent redoes this half, and raises there whatever it raises
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # an interrupt held since the fork is raised here
+            events: list[tuple[str, object]] = []
+            with _recording(events):
+                results = _apply(function, items)
+            payload = pickle.dumps((results, events))
+            with open(writer, "wb", closefd=False) as pipe:
+                pipe.write(len(payload).to_bytes(LENGTH_BYTES, "big") + payload)
+    except BaseException:  # nothing sent: the parent redoes this half, and raises there whatever it raises
         pass
     finally:
         os._exit(0)
 
 
-def _read_until(reader: int, deadline: float):
-    """The child's unpickled answer, or None if it sent none or not in time."""
-    chunks = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([reader], [], [], remaining)[0]:
-            return None
-        chunk = os.read(reader, 1 << 20)
-        if not chunk:
-            break
-        chunks.append(chunk)
+class _EventStream(io.TextIOBase):
+    """A stand-in for stdout or stderr that keeps what is written, in order with the warnings."""
+
+    def __init__(self, name: str, events: list):
+        self.name, self._events = name, events
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._events.append((self.name, text))
+        return len(text)
+
+
+@contextlib.contextmanager
+def _recording(events: list) -> Iterator[None]:
+    """Record, in the order they come, the warnings shown and the text printed (not shown or printed)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        events.append(("warning", (_picklable(message), category, filename, lineno)))
+
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(_EventStream("stdout", events)),
+        contextlib.redirect_stderr(_EventStream("stderr", events)),
+    ):
+        warnings.showwarning = show
+        yield
+
+
+def _picklable(message):
+    """The warning itself if it comes through pickling whole, else its text."""
     try:
-        return pickle.loads(b"".join(chunks)) if chunks else None
-    except Exception:  # a truncated answer: the child died while writing
+        pickle.loads(pickle.dumps(message))
+    except Exception:
+        return str(message)
+    return message
+
+
+def _answer(reader: int, pid: int, stall_seconds: float):
+    """The child's (results, events); None if it ends without them, or stops working for ``stall_seconds``."""
+    poller = select.poll()  # not select(): it fails on descriptors numbered above 1023
+    poller.register(reader, select.POLLIN)
+    received, working, last_sign = bytearray(), _cpu_time(pid), time.monotonic()
+    while True:
+        if poller.poll(POLL_MILLISECONDS):
+            chunk = os.read(reader, 1 << 20)
+            if not chunk:
+                return None
+            received += chunk
+            last_sign = time.monotonic()
+            if len(received) >= LENGTH_BYTES:
+                length = int.from_bytes(received[:LENGTH_BYTES], "big")
+                if len(received) >= LENGTH_BYTES + length:
+                    try:
+                        return pickle.loads(received[LENGTH_BYTES : LENGTH_BYTES + length])
+                    except Exception:  # a class the child pickled that cannot be loaded here
+                        return None
+            continue
+        spent = _cpu_time(pid)
+        if spent != working:
+            working, last_sign = spent, time.monotonic()
+        elif time.monotonic() - last_sign > stall_seconds:
+            return None
+
+
+def _cpu_time(pid: int) -> int | None:
+    """The process's CPU time so far, in clock ticks (user and system), or None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+    return int(fields[11]) + int(fields[12])
 
 
 def _end(pid: int) -> None:
@@ -165,9 +230,30 @@ def _end(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _warning_origin(filename: str) -> tuple[str | None, dict | None]:
-    """The name and warning registry of the module a warning is attributed to, as a plain loop would use them."""
-    for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) == filename:
-            return module.__name__, module.__dict__.setdefault("__warningregistry__", {})
-    return None, None
+def _replay(events: list) -> None:
+    for kind, value in events:
+        if kind == "warning":
+            message, category, filename, lineno = value
+            if isinstance(message, str):  # sent as text: rebuilt, or, if its class cannot be, a UserWarning
+                try:
+                    message = category(message)
+                except Exception:
+                    message = UserWarning(f"{category.__name__}: {message}")
+            module, registry = _warning_origin(filename)
+            warnings.warn_explicit(message, category, filename, lineno, module=module, registry=registry)
+        else:
+            getattr(sys, kind).write(value)
+
+
+def _warning_origin(filename: str) -> tuple[str, dict]:
+    """The module a warning was attributed to, and its registry of warnings shown, found by file name.
+
+    Python takes them from the globals of the frame it names: a module's, ``sys``'s for a stack level
+    beyond the stack, and otherwise most often the main module's, where notebook cells and scripts run.
+    """
+    if filename == "sys":
+        module = sys
+    else:
+        found = (module for module in list(sys.modules.values()) if getattr(module, "__file__", None) == filename)
+        module = next(found, sys.modules["__main__"])
+    return module.__name__, module.__dict__.setdefault("__warningregistry__", {})
