@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from analysis.schema import TABLES_BY_NAME
@@ -83,3 +85,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def alive(pid: int) -> bool:
+    """The process exists and has not ended (a zombie waiting for its reaper has ended)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until_gone(pids, grace: float = 5.0) -> list[int]:
+    """The processes of ``pids`` still running after up to ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]

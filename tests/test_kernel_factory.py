@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO
+from conftest import REPO, alive, wait_until_gone
 
 from analysis import kernel_factory
 from analysis import render as render_module
@@ -96,20 +96,6 @@ def warm_kernel(cwd: Path, factory: KernelFactory | None):
         yield kernel
     finally:
         kernel.shutdown()
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_until_gone(pids, grace: float = 5.0) -> list[int]:
-    deadline = time.monotonic() + grace
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return [pid for pid in pids if alive(pid)]
 
 
 def test_only_a_kernelspec_running_ipykernel_in_this_interpreter_is_forked():

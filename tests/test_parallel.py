@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import alive, wait_until_gone
 
 from analysis import parallel
 from analysis.report import build_report
@@ -34,15 +35,6 @@ def two_cpus(monkeypatch):
 
 def doubled_with_pid(item: int) -> tuple[int, int]:
     return item * 2, os.getpid()
-
-
-def is_running(pid: int) -> bool:
-    """The process exists and has not ended (a zombie waiting for its reaper has ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def assert_gone(pid_file: Path) -> None:
@@ -212,14 +204,11 @@ parallel.forked_map(work, [0, 1])
     try:
         wait_for(pid_file)
         child = int(pid_file.read_text())
-        assert is_running(child)
+        assert alive(child)
     finally:
         process.kill()
         process.wait()
-    deadline = time.monotonic() + 5
-    while is_running(child):
-        assert time.monotonic() < deadline, "the child outlived its parent"
-        time.sleep(0.05)
+    assert wait_until_gone([child]) == [], "the child outlived its parent"
 
 
 def test_the_answer_is_read_on_descriptors_above_1023():
