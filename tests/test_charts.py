@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 
-from analysis import charts, load_timeline, metrics
+from analysis import chart_layout, charts, load_timeline, metrics
 from analysis.load import Timeline
 from analysis.schema import TABLES_BY_NAME
 
@@ -170,7 +170,7 @@ def test_timeline_single_days_are_markers_open_when_inferred():
     days = with_gid(chart, "event-day", Line2D)
     assert len(days) == 2 and len(with_gid(chart, "event-span")) == 1
     faces = sorted(str(day.get_markerfacecolor()) for day in days)
-    assert faces == sorted([charts.CATEGORY_STYLES["reform"][0], "white"])
+    assert faces == sorted([chart_layout.CATEGORY_STYLES["reform"][0], "white"])
     assert "Single day (open: inferred)" in all_text(chart)
 
 
@@ -187,7 +187,7 @@ def test_timeline_labels_do_not_overlap_and_stay_on_the_page(real):
 
 def test_timeline_height_grows_with_rows(real, crisis):
     full, small = charts.plot_timeline(real).figure, charts.plot_timeline(crisis).figure
-    assert full.get_figwidth() == small.get_figwidth() == charts.WIDTH_IN
+    assert full.get_figwidth() == small.get_figwidth() == chart_layout.WIDTH_IN
     assert full.get_figheight() > small.get_figheight()
 
 
@@ -283,7 +283,7 @@ def test_human_cost_without_figures_says_so(real):
 
 def test_actor_matrix_marks_each_role_with_its_own_shape(real):
     chart = charts.plot_actor_matrix(real)
-    drawn = {role: with_gid(chart, f"role-{role}", Line2D) for role in charts.ROLE_STYLES}
+    drawn = {role: with_gid(chart, f"role-{role}", Line2D) for role in chart_layout.ROLE_STYLES}
     counts = real.event_actors["role"].astype(str).value_counts()
     for role, lines in drawn.items():
         assert sum(len(line.get_xdata()) for line in lines) == counts.get(role, 0), role
@@ -314,7 +314,7 @@ def test_actor_matrix_column_labels_do_not_overlap(real):
     assert len(rotated) == 13
     steps = np.diff([t.get_position()[0] for t in rotated])
     # At 45 degrees, neighbours stand apart by the column step times sin 45: more than a line of text.
-    assert steps.min() * np.sqrt(0.5) > charts.SMALL_PT * charts.LINE
+    assert steps.min() * np.sqrt(0.5) > chart_layout.SMALL_PT * chart_layout.LINE
 
 
 def test_actor_matrix_filter_draws_fewer_marks(crisis):
@@ -370,7 +370,7 @@ def test_every_chart_has_title_alt_text_and_source_note_on_the_figure(real, plot
     assert chart.source_note.startswith('Source: UN News, "Peacekeepers in South Sudan working')
     assert "19 April 2017" in chart.source_note
     assert chart.source_note in all_text(chart)
-    assert chart.figure.get_figwidth() == charts.WIDTH_IN
+    assert chart.figure.get_figwidth() == chart_layout.WIDTH_IN
 
 
 @pytest.mark.parametrize("plot", PLOTS)
@@ -464,19 +464,19 @@ def test_very_long_text_is_cut_with_an_ellipsis(plot):
 
 
 def test_an_unbroken_string_wider_than_the_line_is_split_then_cut():
-    lines = charts._wrap("x" * 5_000, 1.0, charts.BODY_PT, max_lines=2)
+    lines = chart_layout.wrap("x" * 5_000, 1.0, chart_layout.BODY_PT, max_lines=2)
     assert len(lines) == 2 and lines[-1].endswith("…")
-    assert all(charts._width_in(line, charts.BODY_PT) <= 1.0 for line in lines)
+    assert all(chart_layout.text_width_in(line, chart_layout.BODY_PT) <= 1.0 for line in lines)
 
 
 def greedy_wrap(text, width_in: float, size: float, max_lines: int = 2, weight: str = "normal") -> list[str]:
-    """The plain greedy wrap, one measurement per word and per character cut: what _wrap must equal."""
-    clean = charts._clean(text)
+    """The plain greedy wrap, one measurement per word and per character cut: what wrap must equal."""
+    clean = chart_layout.one_line(text)
     limit = max_lines * 200
     cut, clean = len(clean) > limit, clean[:limit]
 
     def fits(line: str) -> bool:
-        return charts._width_in(line, size, weight) <= width_in
+        return chart_layout.text_width_in(line, size, weight) <= width_in
 
     lines: list[str] = []
     current = ""
@@ -515,14 +515,14 @@ words = st.sampled_from(
     weight=st.sampled_from(["normal", "bold"]),
 )
 def test_wrap_measures_less_but_breaks_lines_as_the_plain_greedy_wrap(text, width_in, max_lines, weight):
-    assert charts._wrap(text, width_in, charts.BODY_PT, max_lines, weight) == greedy_wrap(
-        text, width_in, charts.BODY_PT, max_lines, weight
+    assert chart_layout.wrap(text, width_in, chart_layout.BODY_PT, max_lines, weight) == greedy_wrap(
+        text, width_in, chart_layout.BODY_PT, max_lines, weight
     )
 
 
 def test_a_label_that_fits_is_measured_once(monkeypatch):
     measured = []
-    real = charts._width_in
-    monkeypatch.setattr(charts, "_width_in", lambda *args: measured.append(args[0]) or real(*args))
-    assert charts._wrap("Peacekeepers in South Sudan", 4.0, charts.BODY_PT) == ["Peacekeepers in South Sudan"]
+    real = chart_layout.text_width_in
+    monkeypatch.setattr(chart_layout, "text_width_in", lambda *args: measured.append(args[0]) or real(*args))
+    assert chart_layout.wrap("Peacekeepers in South Sudan", 4.0, chart_layout.BODY_PT) == ["Peacekeepers in South Sudan"]
     assert measured == ["Peacekeepers in South Sudan"]
