@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import gc
-import hashlib
 import json
 import logging
 import os
 import shutil
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from . import paths
@@ -36,9 +32,21 @@ from .errors import (
     ParameterError,
     RenderError,
 )
-from .exports import check_pdf_engine, export_html, export_pdf, index_html, strip_volatile, timelinejs
+from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
+from .outputs import (
+    cache_key,
+    check_out_dir,
+    input_files,
+    is_current,
+    output_lock,
+    package_versions,
+    publish,
+    sha256_of,
+    update_index,
+    write_file,
+)
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
 from .workers import Worker, worker_pool
 
@@ -48,18 +56,6 @@ FORMATS = ("html", "pdf")
 # The main thread waits in slices this long: a signal that Linux hands to another thread is only
 # handled once the main thread runs Python again, and a --jobs worker's stop request is checked.
 SIGNAL_CHECK_SECONDS = 0.2
-VERSIONED_PACKAGES = (
-    "pandas",
-    "pyarrow",
-    "matplotlib",
-    "nbformat",
-    "nbclient",
-    "nbconvert",
-    "papermill",
-    "ipykernel",
-    "weasyprint",
-)
-LOCK_NAME = ".render.lock"
 DEFAULT_CELL_TIMEOUT = 300
 KERNEL_START_TIMEOUT = 60
 # What jupyter_client raises when a kernel fails before it runs anything; worth one retry, as
@@ -74,122 +70,6 @@ class RenderResult:
     skipped: bool
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
-
-
-# --- inputs and caching --------------------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as file:  # streamed: an oversized input is hashed before it is refused
-        return hashlib.file_digest(file, "sha256").hexdigest()
-
-
-def _input_files(data_dir: Path, notebook: Path) -> dict[str, Path]:
-    files = {"notebook": notebook}
-    for folder in (paths.timeline_dir(data_dir), paths.sources_dir(data_dir)):
-        for path in sorted(folder.glob("*")):
-            if path.is_file():
-                files[f"data/{folder.name}/{path.name}"] = path
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[f"analysis/{path.relative_to(package)}"] = path
-    return files
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0]}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _cache_key(input_hashes: dict[str, str], parameters: dict, formats: tuple[str, ...], versions: dict) -> str:
-    blob = json.dumps(
-        {"inputs": input_hashes, "parameters": parameters, "formats": formats, "versions": versions}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _is_current(manifest_path: Path, key: str, out_dir: Path) -> bool:
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if manifest.get("cache_key") != key:
-        return False
-    for name, digest in manifest.get("outputs", {}).items():
-        path = out_dir / name
-        if not path.is_file() or _sha256(path) != digest:
-            return False
-    return True
-
-
-# --- output folder: checks, lock, staging, publishing ---------------------------------------------
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    label = paths.display(out_dir)
-    if not out_dir.exists():
-        raise RenderError(f"cannot create output in {label}/: the folder does not exist", EXIT_CANT_CREATE)
-    if not out_dir.is_dir():
-        raise RenderError(f"cannot create output in {label}: it is not a folder", EXIT_CANT_CREATE)
-    probe = out_dir / f".write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise RenderError(f"cannot create output in {label}/: {error.strerror}", EXIT_CANT_CREATE) from None
-
-
-@contextlib.contextmanager
-def output_lock(out_dir: Path) -> Iterator[None]:
-    """Hold the output folder's lock; a second render to the same folder is refused, not interleaved."""
-    path = out_dir / LOCK_NAME
-    handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise RenderError(
-                f"output {paths.display(out_dir)}/ is being rendered by pid {holder}; try again when it finishes",
-                EXIT_TEMPFAIL,
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:  # only the holder clears its pid: a render refused meanwhile must leave it for the next
-            with contextlib.suppress(OSError):
-                handle.truncate(0)
-    finally:
-        handle.close()
-
-
-def _write(path: Path, data: bytes | str) -> None:
-    """Write a staging file; a full disk becomes a clear error (exit 74)."""
-    try:
-        if isinstance(data, str):
-            path.write_text(data, encoding="utf-8")
-        else:
-            path.write_bytes(data)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise RenderError(f"no space left while writing {path.name}", EXIT_IO) from None
-        raise RenderError(f"cannot write {path.name}: {error.strerror}", EXIT_IO) from None
-
-
-def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
-    """Move staged files into the output folder, each with one atomic rename, in the order given."""
-    for name in names:
-        os.replace(staging / name, out_dir / name)
 
 
 # --- executing and checking the notebook ------------------------------------------------------------
@@ -406,7 +286,7 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
         import nbformat
 
         outputs: list[str] = []
-        _write(executed_path, nbformat.writes(executed) + "\n")
+        write_file(executed_path, nbformat.writes(executed) + "\n")
         outputs.append(executed_path.name)
         title = job.title
         footer = (
@@ -417,15 +297,15 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
         page = export_html(executed, title, footer)
         timings["html"] = time.perf_counter() - step
         if "html" in formats:
-            _write(staging / f"{name}.html", page)
+            write_file(staging / f"{name}.html", page)
             outputs.append(f"{name}.html")
         if "pdf" in formats:
             step = time.perf_counter()
-            _write(staging / f"{name}.pdf", export_pdf(page))
+            write_file(staging / f"{name}.pdf", export_pdf(page))
             timings["pdf"] = time.perf_counter() - step
             outputs.append(f"{name}.pdf")
         for file_name, text in job.data.items():
-            _write(staging / file_name, text)
+            write_file(staging / file_name, text)
             outputs.append(file_name)
         timings["total"] = time.perf_counter() - job.started
         manifest = {
@@ -436,12 +316,12 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
             "inputs": job.input_hashes,
             "versions": settings.versions,
             **job.shown,
-            "outputs": {output: _sha256(staging / output) for output in outputs},
+            "outputs": {output: sha256_of(staging / output) for output in outputs},
             "timings_s": {step_name: round(seconds, 3) for step_name, seconds in timings.items()},
             "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         manifest_name = f"{name}.manifest.json"
-        _write(staging / manifest_name, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        write_file(staging / manifest_name, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         publish(staging, out_dir, [*outputs, manifest_name])
         shutil.rmtree(out_dir / f"failed-{name}", ignore_errors=True)
         return RenderResult(name, [out_dir / output for output in outputs], False, time.perf_counter() - job.started, timings)
@@ -563,26 +443,6 @@ def _render_sequence(
     return results
 
 
-# --- the index ------------------------------------------------------------------------------------
-
-
-def _update_index(out_dir: Path, names: list[str]) -> None:
-    manifests = []
-    for name in names:
-        with contextlib.suppress(OSError, ValueError):
-            manifests.append(json.loads((out_dir / f"{name}.manifest.json").read_text(encoding="utf-8")))
-    page = index_html(manifests)
-    target = out_dir / "index.html"
-    if target.exists() and target.read_text(encoding="utf-8") == page:
-        return
-    staging = out_dir / f".index-{os.getpid()}.html"
-    try:
-        _write(staging, page)
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
-
-
 # --- the command ----------------------------------------------------------------------------------
 
 
@@ -621,18 +481,18 @@ def render(
         if data_dir is not None:
             values["data_dir"] = str(Path(data_dir).resolve())
         plans.append((variant, check_parameters(values, origin=f"report {variant.name!r}: ")))
-    _check_out_dir(out_dir)
-    versions = _versions()
+    check_out_dir(out_dir)
+    versions = package_versions()
     results: list[RenderResult] = []
     with output_lock(out_dir):
         pending = []
         for variant, parameters in plans:
             source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
             paths.require_timeline_dir(source)
-            input_hashes = {name: _sha256(path) for name, path in _input_files(source, paths.REPORT_NOTEBOOK).items()}
-            key = _cache_key(input_hashes, parameters, tuple(formats), versions)
+            input_hashes = {name: sha256_of(path) for name, path in input_files(source, paths.REPORT_NOTEBOOK).items()}
+            key = cache_key(input_hashes, parameters, tuple(formats), versions)
             # Unchanged inputs were validated when the published report was made: skip, quickly.
-            if not force and _is_current(out_dir / f"{variant.name}.manifest.json", key, out_dir):
+            if not force and is_current(out_dir / f"{variant.name}.manifest.json", key, out_dir):
                 report(f"{variant.name}: up to date, skipped")
                 results.append(RenderResult(variant.name, [], True, 0.0))
                 continue
@@ -645,7 +505,7 @@ def render(
             results += _run_pending(
                 pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, pool, timelines
             )
-        _update_index(out_dir, [variant.name for variant in declared])
+        update_index(out_dir, [variant.name for variant in declared])
     return results
 
 

@@ -33,7 +33,7 @@ import psutil
 import pytest
 from conftest import REPO, DataCopy
 
-from analysis import paths
+from analysis import outputs, paths
 from analysis import render as render_module
 from analysis.cli import main as cli_main
 from analysis.kernel_factory import FACTORY_MODULE, PARENT_PID_VARIABLE
@@ -976,7 +976,7 @@ def test_case_30_interrupted_while_publishing(driver, out, tmp_path, signum, cod
         name: data for name, data in before.items() if name != "crisis.ipynb"
     }
     manifest = json.loads(after["crisis.manifest.json"])
-    assert not render_module._is_current(out / "crisis.manifest.json", manifest["cache_key"], out)
+    assert not outputs.is_current(out / "crisis.manifest.json", manifest["cache_key"], out)
     assert leftovers(out) == []
     assert_no_kernels({run.pid})
     assert_lock_free(out)

@@ -1,0 +1,178 @@
+"""The output folder: checks, lock, staged writes, atomic publishing, the index page, and the render cache.
+
+A render is skipped when its cache key (a hash of every input, the parameters, the formats and the
+package versions) matches its manifest's and every output still has the digest the manifest records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+from . import paths
+from .errors import EXIT_CANT_CREATE, EXIT_IO, EXIT_TEMPFAIL, RenderError
+from .exports import index_html
+
+VERSIONED_PACKAGES = (
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "nbformat",
+    "nbclient",
+    "nbconvert",
+    "papermill",
+    "ipykernel",
+    "weasyprint",
+)
+LOCK_NAME = ".render.lock"
+
+
+# --- inputs and caching --------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, as hex."""
+    with path.open("rb") as file:  # streamed: an oversized input is hashed before it is refused
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def input_files(data_dir: Path, notebook: Path) -> dict[str, Path]:
+    """Every file a render reads, by the name its manifest records: the notebook, the data, the package."""
+    files = {"notebook": notebook}
+    for folder in (paths.timeline_dir(data_dir), paths.sources_dir(data_dir)):
+        for path in sorted(folder.glob("*")):
+            if path.is_file():
+                files[f"data/{folder.name}/{path.name}"] = path
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[f"analysis/{path.relative_to(package)}"] = path
+    return files
+
+
+def package_versions() -> dict[str, str]:
+    """Python's version and each of ``VERSIONED_PACKAGES``', as the manifest records them."""
+    versions = {"python": sys.version.split()[0]}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def cache_key(input_hashes: dict[str, str], parameters: dict, formats: tuple[str, ...], versions: dict) -> str:
+    """One hash of everything a report's outputs depend on."""
+    blob = json.dumps(
+        {"inputs": input_hashes, "parameters": parameters, "formats": formats, "versions": versions}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def is_current(manifest_path: Path, key: str, out_dir: Path) -> bool:
+    """True if the manifest has ``key`` and every output it lists is still there, unchanged."""
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if manifest.get("cache_key") != key:
+        return False
+    for name, digest in manifest.get("outputs", {}).items():
+        path = out_dir / name
+        if not path.is_file() or sha256_of(path) != digest:
+            return False
+    return True
+
+
+# --- output folder: checks, lock, staging, publishing ---------------------------------------------
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Raise RenderError (exit 73) unless ``out_dir`` is an existing folder this process can write in."""
+    label = paths.display(out_dir)
+    if not out_dir.exists():
+        raise RenderError(f"cannot create output in {label}/: the folder does not exist", EXIT_CANT_CREATE)
+    if not out_dir.is_dir():
+        raise RenderError(f"cannot create output in {label}: it is not a folder", EXIT_CANT_CREATE)
+    probe = out_dir / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RenderError(f"cannot create output in {label}/: {error.strerror}", EXIT_CANT_CREATE) from None
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder's lock; a second render to the same folder is refused, not interleaved."""
+    path = out_dir / LOCK_NAME
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RenderError(
+                f"output {paths.display(out_dir)}/ is being rendered by pid {holder}; try again when it finishes",
+                EXIT_TEMPFAIL,
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:  # only the holder clears its pid: a render refused meanwhile must leave it for the next
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
+    finally:
+        handle.close()
+
+
+def write_file(path: Path, data: bytes | str) -> None:
+    """Write a staging file; a full disk becomes a clear error (exit 74)."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise RenderError(f"no space left while writing {path.name}", EXIT_IO) from None
+        raise RenderError(f"cannot write {path.name}: {error.strerror}", EXIT_IO) from None
+
+
+def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Move staged files into the output folder, each with one atomic rename, in the order given."""
+    for name in names:
+        os.replace(staging / name, out_dir / name)
+
+
+# --- the index ------------------------------------------------------------------------------------
+
+
+def update_index(out_dir: Path, names: list[str]) -> None:
+    """Write ``index.html`` for the variants ``names`` from their manifests, atomically, only if it changes."""
+    manifests = []
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            manifests.append(json.loads((out_dir / f"{name}.manifest.json").read_text(encoding="utf-8")))
+    page = index_html(manifests)
+    target = out_dir / "index.html"
+    if target.exists() and target.read_text(encoding="utf-8") == page:
+        return
+    staging = out_dir / f".index-{os.getpid()}.html"
+    try:
+        write_file(staging, page)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
