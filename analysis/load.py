@@ -1,16 +1,13 @@
-"""Read, type and validate the timeline; collect every problem before raising.
+"""Validate and type the timeline; collect every problem before raising.
 
-CSV files are parsed by pyarrow (all columns as text: "007" stays "007", "NA" stays "NA"), checked
-column by column with vectorized operations, and only then typed. When pyarrow refuses a file, the
-slower standard-library parser runs once more to say exactly where and why.
+The tables, read as text by ``reading``, are checked column by column with vectorized operations
+(fields, keys, dates, bounds, verbatim quotes), and only then typed.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +16,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from . import paths
 from .errors import Problem, TimelineError
 from .quotes import SourceText
-from .schema import TABLES, TABLES_BY_NAME, Field, Table
+from .reading import Collector, RawTable, read_bytes, read_table, utf8_problems
+from .schema import TABLES, TABLES_BY_NAME, Field
 
 DEFAULT_MAX_INPUT_MB = 100
-# A rule broken on many rows is reported row by row up to this count, then summarized.
-MAX_PROBLEMS_PER_RULE = 50
 MAX_HINT_IDS = 5_000
 EARLIEST_DAY = pd.Timestamp("1678-01-01")
 LATEST_DAY = pd.Timestamp("2261-12-31")
-_BOM = b"\xef\xbb\xbf"
 _AMBIGUOUS_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})")
-# Arrow's default allocator (mimalloc) hands freed memory back to the system at once, and the CSV
-# reader allocates and frees block after block: with transparent huge pages each block then faults
-# in afresh. The C library's allocator reuses it; on a 375 MB file, parsing took a third the time.
-_CSV_MEMORY = pa.system_memory_pool()
 _SOURCE_ID = re.compile(TABLES_BY_NAME["sources"].field("source_id").pattern)
 
 
@@ -58,47 +48,6 @@ class Timeline:
         return getattr(self, name)
 
 
-@dataclass
-class _RawTable:
-    """A CSV file read as text, with the physical line on which each row starts."""
-
-    table: Table
-    label: str
-    frame: pd.DataFrame
-    lines: np.ndarray
-
-    def record(self, row: int) -> str:
-        key = "/".join(str(self.frame.iloc[row][name]) for name in self.table.primary_key)
-        return f'{self.table.record} "{key}"' if key.strip("/") else f"{self.table.record} (no key)"
-
-
-class _Collector:
-    """Gathers problems; reports the rows of a vectorized check, capped per rule."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, problem: Problem) -> None:
-        self.problems.append(problem)
-
-    def rows(self, raw: _RawTable, mask, field_name: str, message) -> None:
-        """Add a problem for each row where ``mask`` holds; ``message(row_index)`` words it."""
-        flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
-        for row in flagged[:MAX_PROBLEMS_PER_RULE]:
-            self.add(
-                Problem(
-                    raw.label,
-                    message(row),
-                    line=int(raw.lines[row]),
-                    record=raw.record(row),
-                    field=field_name,
-                )
-            )
-        if len(flagged) > MAX_PROBLEMS_PER_RULE:
-            rest = len(flagged) - MAX_PROBLEMS_PER_RULE
-            self.add(Problem(raw.label, f"and {rest:,} more rows with the same problem", field=field_name))
-
-
 def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> Timeline:
     """Load and validate the timeline under ``data_dir`` (default: the repository's ``data/``).
 
@@ -114,11 +63,11 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     """
     data_dir = Path(data_dir) if data_dir is not None else paths.DATA_DIR
     max_bytes = None if max_input_mb is None else int(max_input_mb * 2**20)
-    collector = _Collector()
+    collector = Collector()
     timeline_dir = paths.require_timeline_dir(data_dir)
-    raws: dict[str, _RawTable] = {}
+    raws: dict[str, RawTable] = {}
     for table in TABLES:
-        raw = _read_table(table, timeline_dir / table.path, collector, max_bytes)
+        raw = read_table(table, timeline_dir / table.path, collector, max_bytes)
         if raw is not None:
             raws[table.name] = raw
     parsed: dict[tuple[str, str], pd.Series] = {}
@@ -143,197 +92,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     )
 
 
-def _readable(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bool:
-    """Whether ``path`` is a file within the size limit; if not, say why."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        collector.add(Problem(label, "file not found", missing_input=True))
-        return False
-    except OSError as error:
-        collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
-        return False
-    if path.is_dir():
-        collector.add(Problem(label, "is a folder, expected a file", missing_input=True))
-        return False
-    if max_bytes is not None and size > max_bytes:
-        collector.add(Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)"))
-        return False
-    return True
-
-
-def _read_bytes(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bytes | None:
-    if not _readable(path, label, collector, max_bytes):
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
-        return None
-
-
-def _read_head(path: Path, label: str, collector: _Collector, max_bytes: int | None) -> bytes | None:
-    """As ``_read_bytes``, but only up to the first line break: Arrow streams the rest from the file.
-
-    Reading a large file whole into one bytes object costs more than parsing it (every page of
-    fresh memory faults in), so the body is read only when pyarrow refuses it, to say why.
-    """
-    if not _readable(path, label, collector, max_bytes):
-        return None
-    blocks = []
-    try:
-        with path.open("rb") as file:
-            while block := file.read(2**16):
-                blocks.append(block)
-                if b"\n" in block:
-                    break
-    except OSError as error:
-        collector.add(Problem(label, f"cannot read: {error.strerror}", missing_input=True))
-        return None
-    return b"".join(blocks)
-
-
-def _utf8_problems(data: bytes, label: str, limit: int = 10) -> list[Problem]:
-    """Every place (up to ``limit``) where ``data`` is not valid UTF-8, as line and column."""
-    problems = []
-    offset = 0
-    while len(problems) < limit:
-        try:
-            data[offset:].decode("utf-8")
-            break
-        except UnicodeDecodeError as error:
-            position = offset + error.start
-            line = data.count(b"\n", 0, position) + 1
-            column = position - (data.rfind(b"\n", 0, position) + 1) + 1
-            problems.append(Problem(label, f"not valid UTF-8 (byte 0x{data[position]:02X})", line=line, column=column))
-            offset = position + max(1, error.end - error.start)
-    return problems
-
-
-def _read_table(table: Table, path: Path, collector: _Collector, max_bytes: int | None) -> _RawTable | None:
-    label = paths.display(path)
-    data = _read_head(path, label, collector, max_bytes)  # the header line; pyarrow reads the rest
-    if data is None:
-        return None
-    start = len(_BOM) if data.startswith(_BOM) else 0
-    header_end = data.find(b"\n", start)
-    header_bytes = data[start : header_end if header_end >= 0 else len(data)].rstrip(b"\r")
-    if not header_bytes.strip():
-        collector.add(Problem(label, "no header (the file is empty)", line=1))
-        return None
-    try:
-        header = next(csv.reader([header_bytes.decode("utf-8")]))
-    except UnicodeDecodeError:
-        collector.problems.extend(_utf8_problems(data[: header_end if header_end >= 0 else len(data)], label))
-        return None
-    if not _check_header(table, header, label, collector):
-        return None
-    # pyarrow parses in blocks of 1 MB and refuses a row longer than a block: then the file is one block.
-    for whole in (False, True):
-        try:
-            with pa.OSFile(str(path)) as body:
-                body.seek(start)
-                block_size = body.size() - start + 1 if whole else None
-                arrow = pacsv.read_csv(
-                    body,
-                    read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=block_size),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types={name: pa.large_string() for name in header},  # as pandas holds text
-                        strings_can_be_null=False,
-                        quoted_strings_can_be_null=False,
-                        null_values=[],
-                    ),
-                    memory_pool=_CSV_MEMORY,
-                )
-            break
-        except pa.ArrowInvalid as error:
-            if not whole and "straddl" in str(error):
-                continue
-            data = _read_bytes(path, label, collector, max_bytes)
-            if data is None:
-                return None
-            problems = _utf8_problems(data, label) or _structure_problems(data[start:], len(header), label)
-            collector.problems.extend(problems or [Problem(label, "cannot be parsed as CSV")])
-            return None
-        except OSError as error:  # the file changed or vanished while pyarrow read it
-            collector.add(Problem(label, f"cannot read: {error.strerror or error}", missing_input=True))
-            return None
-    frame = arrow.to_pandas()
-    newlines = np.zeros(arrow.num_rows, dtype=np.int64)
-    for column in arrow.columns:
-        if _may_hold_newline(column):  # counting is slow; most columns have no line break at all
-            newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
-    lines = 2 + np.arange(arrow.num_rows) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
-    raw = _RawTable(table, label, frame[list(table.field_names)], lines)
-    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
-    if blank.any():
-        for row in np.flatnonzero(blank)[:MAX_PROBLEMS_PER_RULE]:
-            collector.add(Problem(label, "blank line (remove it)", line=int(lines[row])))
-        keep = ~blank
-        raw = _RawTable(table, label, raw.frame[keep].reset_index(drop=True), lines[keep])
-    if raw.frame.empty and not table.may_be_empty:
-        collector.add(Problem(label, f"0 {table.name}: the timeline needs at least one", line=1))
-    return raw
-
-
-def _may_hold_newline(column: pa.ChunkedArray) -> bool:
-    """False only if no "\n" byte is in the column's character data (scanned raw, at memory speed)."""
-    for chunk in column.chunks:
-        buffers = chunk.buffers()
-        if len(buffers) != 3:
-            return True
-        if buffers[2] is not None and buffers[2].to_pybytes().find(b"\n") >= 0:
-            return True
-    return False
-
-
-def _check_header(table: Table, header: list[str], label: str, collector: _Collector) -> bool:
-    before = len(collector.problems)
-    expected = table.field_names
-    for position, name in enumerate(header, start=1):
-        if name != name.strip():
-            collector.add(Problem(label, f"column {position} {name!r} has white space around its name", line=1))
-    seen: dict[str, int] = {}
-    for position, name in enumerate(header, start=1):
-        if name in seen:
-            collector.add(Problem(label, f"duplicate column {name!r} (columns {seen[name]} and {position})", line=1))
-        seen.setdefault(name, position)
-    found = ", ".join(header)
-    for name in expected:
-        if name not in seen and name.strip() not in {h.strip() for h in header}:
-            collector.add(Problem(label, f"missing column {name!r} (found: {found})", line=1, field=name))
-    for name in header:
-        if name.strip() not in expected:
-            hint = difflib.get_close_matches(name.strip(), expected, n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-            collector.add(Problem(label, f"unexpected column {name!r}{suggestion} (expected: {', '.join(expected)})", line=1))
-    return len(collector.problems) == before
-
-
-def _structure_problems(data: bytes, width: int, label: str) -> list[Problem]:
-    """Locate rows with the wrong number of fields, or an unclosed quote, with the csv module."""
-    text = data.decode("utf-8")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    problems: list[Problem] = []
-    record_start = 1
-    try:
-        for row in reader:
-            if reader.line_num > 1 and row and len(row) != width:
-                problems.append(Problem(label, f"expected {width} fields, found {len(row)}", line=record_start))
-            record_start = reader.line_num + 1
-    except csv.Error as error:
-        if "unexpected end of data" in str(error):
-            problems.append(Problem(label, "quoted field opened here is never closed", line=record_start))
-        elif reader.line_num > record_start:  # a quote left open swallowed the line breaks up to the error
-            where = f"quoted field opened here runs on to line {reader.line_num}, where the CSV breaks"
-            problems.append(Problem(label, f"{where}: {error}", line=record_start))
-        else:
-            problems.append(Problem(label, f"malformed CSV: {error}", line=reader.line_num))
-    return problems
-
-
-def _check_fields(raw: _RawTable, collector: _Collector, parsed: dict, codes: _Codes) -> None:
+def _check_fields(raw: RawTable, collector: Collector, parsed: dict, codes: _Codes) -> None:
     frame = raw.frame
     for spec in raw.table.fields:
         column = frame[spec.name]
@@ -404,7 +163,7 @@ def _date_format_message(value: str) -> str:
     return f"{value!r} is not YYYY-MM-DD"
 
 
-def _check_primary_key(raw: _RawTable, collector: _Collector, codes: _Codes) -> None:
+def _check_primary_key(raw: RawTable, collector: Collector, codes: _Codes) -> None:
     key = list(raw.table.primary_key)
     frame = raw.frame
     if _all_distinct(raw, codes):
@@ -431,7 +190,7 @@ class _Codes:
     joined by foreign keys are encoded together, so equal text has equal codes in every table.
     """
 
-    def __init__(self, raws: dict[str, _RawTable]) -> None:
+    def __init__(self, raws: dict[str, RawTable]) -> None:
         self._raws = raws
         self._root: dict[tuple[str, str], tuple[str, str]] = {}
         for raw in raws.values():
@@ -492,7 +251,7 @@ def _memory(array: pa.Array) -> tuple:
     return tuple(None if b is None else b.address for b in array.buffers()), array.offset, len(array)
 
 
-def _all_distinct(raw: _RawTable, codes: _Codes) -> bool:
+def _all_distinct(raw: RawTable, codes: _Codes) -> bool:
     """True if no two rows have the same key: a fast path, before pandas finds the duplicates."""
     group = np.zeros(len(raw.frame), dtype=np.int64)
     size = 1
@@ -507,7 +266,7 @@ def _all_distinct(raw: _RawTable, codes: _Codes) -> bool:
     return not (group[1:] == group[:-1]).any()
 
 
-def _check_foreign_keys(raw: _RawTable, raws: dict[str, _RawTable], collector: _Collector, codes: _Codes) -> None:
+def _check_foreign_keys(raw: RawTable, raws: dict[str, RawTable], collector: Collector, codes: _Codes) -> None:
     for foreign_key in raw.table.foreign_keys:
         parent = raws.get(foreign_key.table)
         if parent is None:
@@ -541,7 +300,7 @@ def _arrow(column: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collector) -> None:
+def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector) -> None:
     if raw is None:
         return
     frame = raw.frame
@@ -570,7 +329,7 @@ def _check_event_dates(raw: _RawTable | None, parsed: dict, collector: _Collecto
     collector.rows(raw, no_note, "date_note", lambda row: "date_basis is inferred but date_note does not say how")
 
 
-def _check_figure_bounds(raw: _RawTable | None, parsed: dict, collector: _Collector) -> None:
+def _check_figure_bounds(raw: RawTable | None, parsed: dict, collector: Collector) -> None:
     if raw is None:
         return
     bounds = {name: parsed[("figures", name)] for name in ("low", "best", "high")}
@@ -586,7 +345,7 @@ def _check_figure_bounds(raw: _RawTable | None, parsed: dict, collector: _Collec
         )
 
 
-def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, max_bytes: int | None) -> dict[str, SourceText]:
+def _read_sources(data_dir: Path, raw: RawTable | None, collector: Collector, max_bytes: int | None) -> dict[str, SourceText]:
     texts: dict[str, SourceText] = {}
     if raw is None:
         return texts
@@ -598,7 +357,7 @@ def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, 
         path = paths.source_file(data_dir, source_id)
         label = paths.display(path)
         before = len(collector.problems)
-        data = _read_bytes(path, label, collector, max_bytes)
+        data = read_bytes(path, label, collector, max_bytes)
         if data is None:
             for problem in collector.problems[before:]:
                 collector.problems[collector.problems.index(problem)] = Problem(
@@ -618,7 +377,7 @@ def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, 
                     field="sha256",
                 )
             )
-        utf8 = _utf8_problems(data, label)
+        utf8 = utf8_problems(data, label)
         if utf8:
             collector.problems.extend(utf8)
             continue
@@ -626,7 +385,7 @@ def _read_sources(data_dir: Path, raw: _RawTable | None, collector: _Collector, 
     return texts
 
 
-def _check_verbatim(raw: _RawTable, texts: dict[str, SourceText], collector: _Collector, codes: _Codes) -> None:
+def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Collector, codes: _Codes) -> None:
     verbatim = [spec.name for spec in raw.table.fields if spec.verbatim]
     if not verbatim:
         return
@@ -652,7 +411,7 @@ def _check_verbatim(raw: _RawTable, texts: dict[str, SourceText], collector: _Co
         )
 
 
-def _distinct_pairs(raw: _RawTable, first: str, second: str, codes: _Codes) -> list[tuple[str, str]]:
+def _distinct_pairs(raw: RawTable, first: str, second: str, codes: _Codes) -> list[tuple[str, str]]:
     """The distinct (first, second) value pairs of the rows, as ``drop_duplicates`` finds them."""
     first_codes, first_values = codes(raw.table.name, first)
     second_codes, second_values = codes(raw.table.name, second)
@@ -667,7 +426,7 @@ def _distinct_pairs(raw: _RawTable, first: str, second: str, codes: _Codes) -> l
     )
 
 
-def _typed(raw: _RawTable, parsed: dict) -> pd.DataFrame:
+def _typed(raw: RawTable, parsed: dict) -> pd.DataFrame:
     columns = {}
     for spec in raw.table.fields:
         column = raw.frame[spec.name]
