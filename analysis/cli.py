@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError, ParameterError
+from .startup import interrupted, skip_unneeded_slow_imports, take_interrupts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,8 +115,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .startup import skip_unneeded_slow_imports
-
     skip_unneeded_slow_imports()
     from .parameters import parse_assignment
     from .render import render
@@ -165,17 +164,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"validate": _validate, "render": _render, "schema": _schema}
     signal.signal(signal.SIGTERM, _terminate)
+    take_interrupts()
     try:
         return handlers[args.command](args)
-    except AnalysisError as error:
-        print(error, file=sys.stderr)
-        return error.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except Terminated:
         print("terminated", file=sys.stderr)
         return 143
+    except AnalysisError as error:
+        if interrupted():  # e.g. the --jobs workers, which Ctrl-C reaches too, have gone
+            return _interrupted()
+        print(error, file=sys.stderr)
+        return error.exit_code
+    except Exception:
+        if not interrupted():
+            raise
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    print("interrupted", file=sys.stderr)
+    return 130
 
 
 def run() -> None:
@@ -184,6 +194,10 @@ def run() -> None:
     # Exiting, the interpreter collects garbage across everything a render imported (0.4 s) only to
     # free memory the operating system takes back anyway; frozen objects are left out of it.
     gc.freeze()
+    # CPython (3.11 at least) remembers a KeyboardInterrupt raised inside source run by exec(), as
+    # dataclasses and namedtuples run their methods' source while a module imports, even once it is
+    # caught; `python -m` then ends by SIGINT, not with this code. A completed exec of source forgets it.
+    exec("pass")
     sys.exit(code)
 
 

@@ -48,6 +48,7 @@ from .outputs import (
     write_file,
 )
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
+from .startup import interrupted
 from .workers import Worker, worker_pool
 
 log = logging.getLogger(__name__)
@@ -543,7 +544,7 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     if not work:
         return []
     if pool is None:
-        return _render_sequence(work, settings, report, factory, timelines)
+        return _render_sequence(work, settings, report, factory, timelines, stopped=interrupted)
     from concurrent.futures import FIRST_EXCEPTION, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -551,6 +552,8 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
     futures = [pool.submit(_render_share, share, settings) for share in shares]
     while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
+        if interrupted():  # a Ctrl-C whose KeyboardInterrupt Python dropped
+            raise KeyboardInterrupt
         done, running = wait(futures, timeout=SIGNAL_CHECK_SECONDS, return_when=FIRST_EXCEPTION)
         for future in done:
             if isinstance(future.exception(), BrokenProcessPool):

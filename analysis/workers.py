@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
 from .parallel import REPORTS_AT_ONCE_VARIABLE
-from .startup import skip_unneeded_slow_imports
+from .startup import hide_dropped_interrupts, skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -76,7 +76,7 @@ class Worker:
         from multiprocessing.util import Finalize
 
         skip_unneeded_slow_imports()
-        sys.unraisablehook = cls.on_unraisable
+        sys.unraisablehook = hide_dropped_interrupts  # ``stopped`` carries them
         for number in SIGNALS:
             signal.signal(number, cls.on_signal)
         if not die_with_parent(parent, signal.SIGTERM):
@@ -122,9 +122,3 @@ class Worker:
         if cls.factory is not None:
             cls.factory.close()
         os._exit(1)
-
-    @staticmethod
-    def on_unraisable(unraisable) -> None:
-        """An interrupt lost where Python ignores exceptions is not reported: ``stopped`` carries it."""
-        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-            sys.__unraisablehook__(unraisable)

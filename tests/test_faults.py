@@ -36,6 +36,7 @@ from conftest import REPO, DataCopy
 from analysis import outputs, paths
 from analysis import render as render_module
 from analysis.cli import main as cli_main
+from analysis.errors import RenderError
 from analysis.kernel_factory import FACTORY_MODULE, PARENT_PID_VARIABLE
 from analysis.parameters import load_variants
 from analysis.render import output_lock, render
@@ -241,6 +242,30 @@ if "stall_publish" in config:  # publishing the HTML takes 3 s
         return replace(source, target)
 
     os.replace = slow_replace
+if "drop_interrupt" in config:
+    # Ctrl-C lands in a weakref callback, where Python drops the KeyboardInterrupt ("Exception ignored
+    # in ...") and carries on: in a sequence as its data files are made, in a --jobs render's parent
+    # as it starts waiting for its workers. Not in a worker (which imports this file too).
+    import multiprocessing, signal, weakref
+
+    def drop_interrupt_then(function):
+        def dropped(*args, **kwargs):
+            if multiprocessing.parent_process() is None and not Path(config["drop_interrupt"]).exists():
+                class Referent:
+                    pass
+
+                referent = Referent()
+                reference = weakref.ref(referent, lambda ref: signal.getsignal(signal.SIGINT)(signal.SIGINT, None))
+                del referent  # the callback runs now, while ``reference`` lives
+                Path(config["drop_interrupt"]).touch()
+            return function(*args, **kwargs)
+
+        return dropped
+
+    import concurrent.futures
+
+    render._prepare_data = drop_interrupt_then(render._prepare_data)
+    concurrent.futures.wait = drop_interrupt_then(concurrent.futures.wait)
 if __name__ == "__main__":  # --jobs workers import this file again, as multiprocessing's spawn does
     sys.exit(cli.main(sys.argv[2:]))
 """
@@ -258,12 +283,15 @@ def driver_argv(driver: Path, config: dict, *args: str) -> list[str]:
 
 
 def run_in_process(capsys, *argv: str) -> tuple[int, str]:
-    """cli.main in this process (for monkeypatched notebooks); its SIGTERM handler is put back after."""
-    handler = signal.getsignal(signal.SIGTERM)
+    """cli.main in this process (for monkeypatched notebooks); its signal handlers are put back after."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    unraisable_hook = sys.unraisablehook
     try:
         code = cli_main(list(argv))
     finally:
-        signal.signal(signal.SIGTERM, handler)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = unraisable_hook
     return code, capsys.readouterr().err
 
 
@@ -980,6 +1008,63 @@ def test_case_30_interrupted_while_publishing(driver, out, tmp_path, signum, cod
     assert leftovers(out) == []
     assert_no_kernels({run.pid})
     assert_lock_free(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_case_30_a_ctrl_c_python_drops_still_interrupts(driver, out, tmp_path, jobs):
+    # The KeyboardInterrupt is lost where it landed; the flag the CLI's handler set stops the render
+    # at its next wait, and nothing of "Exception ignored" is printed.
+    before = published(out)
+    marker = tmp_path / "dropped"
+    notebook = tiny_notebook(tmp_path / "notebook", "import time\ntime.sleep(60)")
+    config = {"notebook": str(notebook), "drop_interrupt": str(marker)}
+    argv = driver_argv(driver, config, "render", "--out", str(out), "--force", "--jobs", jobs, "--format", "html")
+    started, mark = start_jobs(argv, tmp_path)
+    run = finish(started, timeout=60)
+    assert marker.exists()
+    assert run.code == 130 and run.stderr.strip() == "interrupted", run.stderr  # the dropped one is not printed
+    assert run.seconds < 30, "the render ran its notebooks to the end instead of stopping"
+    assert_batch_left_nothing(out, before, run, mark)
+
+
+def test_case_30_a_failure_after_a_dropped_ctrl_c_is_reported_as_the_interrupt(monkeypatch, capsys):
+    # In a --jobs render the workers get Ctrl-C too and end: submitting to the pool then fails.
+    from concurrent.futures.process import BrokenProcessPool
+
+    def render(**kwargs):
+        with contextlib.suppress(KeyboardInterrupt):  # as Python drops it in a weakref callback
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+        raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+
+    monkeypatch.setattr(render_module, "render", render)
+    assert run_in_process(capsys, "render", "--jobs", "2") == (130, "interrupted\n")
+
+
+def test_case_30_without_a_ctrl_c_a_failure_is_reported_as_itself(monkeypatch, capsys):
+    def render(**kwargs):
+        raise RenderError("cannot create output in out/: the folder does not exist", 73)
+
+    monkeypatch.setattr(render_module, "render", render)
+    assert run_in_process(capsys, "render") == (73, "cannot create output in out/: the folder does not exist\n")
+
+
+def test_case_30_python_m_exits_with_its_code_after_a_ctrl_c_caught_inside_exec(tmp_path):
+    # CPython 3.11 remembers a KeyboardInterrupt raised inside exec()'d source (dataclasses exec their
+    # methods while a module imports) even once caught, and ends `python -m` by SIGINT instead. Here
+    # main() is the interrupted render that caught it and returns 130.
+    (tmp_path / "caught_inside_exec.py").write_text(
+        "from analysis import cli\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "cli.main = lambda argv=None: 130\n"
+        "cli.run()\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run([sys.executable, "-m", "caught_inside_exec"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert result.returncode == 130, result
 
 
 def complete(name: str, data: bytes) -> bool:
