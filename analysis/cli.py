@@ -161,11 +161,11 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handlers = {"validate": _validate, "render": _render, "schema": _schema}
     signal.signal(signal.SIGTERM, _terminate)
     take_interrupts()
     try:
+        args = build_parser().parse_args(argv)  # in here: building the parser imports modules, a while
+        handlers = {"validate": _validate, "render": _render, "schema": _schema}
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return _interrupted()

@@ -33,6 +33,7 @@ import psutil
 import pytest
 from conftest import REPO, DataCopy
 
+from analysis import cli as cli_module
 from analysis import outputs, paths
 from analysis import render as render_module
 from analysis.cli import main as cli_main
@@ -1065,6 +1066,34 @@ def test_case_30_python_m_exits_with_its_code_after_a_ctrl_c_caught_inside_exec(
     )
     result = subprocess.run([sys.executable, "-m", "caught_inside_exec"], cwd=tmp_path, capture_output=True, timeout=60)
     assert result.returncode == 130, result
+
+
+def test_case_30_ctrl_c_while_the_command_line_starts(monkeypatch, capsys):
+    # Building the parser imports modules (parameters, tomllib): a Ctrl-C there is handled like any other.
+    def interrupted_parser():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "build_parser", interrupted_parser)
+    assert run_in_process(capsys, "render") == (130, "interrupted\n")
+
+
+def test_case_30_ctrl_c_while_python_m_imports_the_command_line():
+    # The Ctrl-C lands while `python -m analysis` imports analysis.cli (as if in one of its imports).
+    program = textwrap.dedent(
+        """
+        import runpy, sys
+
+        class InterruptTheImport:
+            def find_spec(self, name, path=None, target=None):
+                if name == "analysis.cli":
+                    raise KeyboardInterrupt
+
+        sys.meta_path.insert(0, InterruptTheImport())
+        runpy.run_module("analysis", run_name="__main__", alter_sys=True)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "interrupted\n")
 
 
 def complete(name: str, data: bytes) -> bool:
