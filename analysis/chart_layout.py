@@ -246,6 +246,7 @@ class Page:
         return ax
 
     def text(self, x: float, depth: float, lines, size=BODY_PT, **kwargs):
+        """Literal text (``draw_text``) at ``x`` inches across, ``depth`` inches below the body's top."""
         return draw_text(self.figure, x, self.y(depth), lines, size, transform=self.figure.dpi_scale_trans, **kwargs)
 
     def band(self, top: float, bottom: float, right: float = WIDTH_IN - MARGIN_IN) -> None:
@@ -262,6 +263,7 @@ class Page:
         self.figure.add_artist(rectangle)
 
     def legend(self, handles, depth: float, ncol: int) -> None:
+        """The figure's legend in ``ncol`` columns, its top ``depth`` inches below the body's top (labels literal)."""
         legend = self.figure.legend(
             handles=handles,
             loc="upper left",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError, ParameterError
-from .startup import interrupted, skip_unneeded_slow_imports, take_interrupts
+from .startup import Terminated, skip_unneeded_slow_imports, stop_signal, stop_signals_handled
 
 
 class _Parser(argparse.ArgumentParser):
@@ -138,6 +138,7 @@ def _render(args: argparse.Namespace) -> int:
         progress=interactive,
         report=(lambda message: print(message, file=sys.stderr)) if interactive else (lambda message: None),
         variants_file=args.variants,
+        stopped=lambda: stop_signal() is not None,
     )
     for result in results:
         if result.skipped:
@@ -161,49 +162,52 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    take_interrupts()
-    try:
-        args = build_parser().parse_args(argv)  # in here: building the parser imports modules, a while
-        handlers = {"validate": _validate, "render": _render, "schema": _schema}
-        return handlers[args.command](args)
-    except KeyboardInterrupt:
-        return _interrupted()
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
-    except AnalysisError as error:
-        if interrupted():  # e.g. the --jobs workers, which Ctrl-C reaches too, have gone
-            return _interrupted()
-        print(error, file=sys.stderr)
-        return error.exit_code
-    except Exception:
-        if not interrupted():
-            raise
-        return _interrupted()
+    """Run one command; its exit code.
+
+    Ctrl-C ends it with "interrupted" (130), SIGTERM with "terminated" (143), after the cleanup they
+    raise. Any failure after one of them is reported as that signal, which caused it (the --jobs
+    workers, which a Ctrl-C reaches too, are gone, say), and so is a command that still ended well
+    after Python dropped the signal's exception.
+    """
+    handlers = {"validate": _validate, "render": _render, "schema": _schema}
+    with stop_signals_handled():
+        try:
+            args = build_parser().parse_args(argv)  # in here: building the parser imports modules, a while
+            code = handlers[args.command](args)
+        except KeyboardInterrupt:
+            return _stopped_by(stop_signal() or signal.SIGINT)
+        except Terminated:
+            return _stopped_by(stop_signal() or signal.SIGTERM)
+        except AnalysisError as error:
+            if stop_signal():
+                return _stopped_by(stop_signal())
+            print(error, file=sys.stderr)
+            return error.exit_code
+        except Exception:
+            if not stop_signal():
+                raise
+            return _stopped_by(stop_signal())
+        return _stopped_by(stop_signal()) if stop_signal() else code
 
 
-def _interrupted() -> int:
-    print("interrupted", file=sys.stderr)
-    return 130
+def _stopped_by(signum: int) -> int:
+    word, code = ("interrupted", 130) if signum == signal.SIGINT else ("terminated", 143)
+    print(word, file=sys.stderr)
+    return code
 
 
 def run() -> None:
     """The program: main(), then exit with its code."""
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C, once main() has put Python's own handler back
+        code = _stopped_by(signal.SIGINT)
     # Exiting, the interpreter collects garbage across everything a render imported (0.4 s) only to
     # free memory the operating system takes back anyway; frozen objects are left out of it.
     gc.freeze()
-    # CPython (3.11 at least) remembers a KeyboardInterrupt raised inside source run by exec(), as
-    # dataclasses and namedtuples run their methods' source while a module imports, even once it is
-    # caught; `python -m` then ends by SIGINT, not with this code. A completed exec of source forgets it.
+    # CPython 3.11 remembers a KeyboardInterrupt raised inside source run by exec() even once it is
+    # caught (dataclasses and namedtuples exec their methods' source as a module imports), and then
+    # ends `python -m` by SIGINT instead of with this code; run_eval_code_obj in Python/pythonrun.c
+    # sets that flag, and clears it when it starts running source again: a completed exec forgets it.
     exec("pass")
     sys.exit(code)
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the program is so that cleanup (staging, lock, kernel) runs."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()

@@ -54,6 +54,7 @@ class Collector:
         self.problems: list[Problem] = []
 
     def add(self, problem: Problem) -> None:
+        """Keep one problem."""
         self.problems.append(problem)
 
     def rows(self, raw: RawTable, mask, field_name: str, message) -> None:

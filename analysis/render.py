@@ -48,14 +48,14 @@ from .outputs import (
     write_file,
 )
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
-from .startup import interrupted
 from .workers import Worker, worker_pool
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf")
 # The main thread waits in slices this long: a signal that Linux hands to another thread is only
-# handled once the main thread runs Python again, and a --jobs worker's stop request is checked.
+# handled once the main thread runs Python again, and ``stopped()`` is asked (a --jobs worker's stop
+# request, or a signal whose exception Python dropped).
 SIGNAL_CHECK_SECONDS = 0.2
 DEFAULT_CELL_TIMEOUT = 300
 KERNEL_START_TIMEOUT = 60
@@ -365,7 +365,7 @@ def _render_sequence(
     main thread meanwhile exports the previous job's HTML and PDF and makes the running job's data
     files (from ``timelines``, those validated before any kernel, by data folder). So it is also the
     thread that takes Ctrl-C and SIGTERM, or sees ``stopped()`` while it waits: then every kernel is
-    killed, the worker finishes at once, and nothing more is published.
+    killed, the thread running the notebook finishes at once, and nothing more is published.
     """
     from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -459,6 +459,7 @@ def render(
     progress: bool = False,
     report: Callable[[str], None] = lambda message: None,
     variants_file: Path | None = None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[RenderResult]:
     """Render report variants (all those declared in ``variants_file``, default reports.toml) into ``out_dir``.
 
@@ -466,6 +467,9 @@ def render(
     parameter, the timeline, the output folder and its lock. With ``jobs`` > 1 the variants are
     shared among worker processes, started as multiprocessing's "spawn" does: a script that calls
     this must keep its own work under ``if __name__ == "__main__":``, since each worker imports it.
+    While it waits for kernels or workers it asks ``stopped()`` every ``SIGNAL_CHECK_SECONDS``; once
+    that is true it stops as on Ctrl-C, raising KeyboardInterrupt (the command line says whether a
+    signal came that Python dropped).
 
     Raises:
         ParameterError (64), TimelineError (65/66), RenderError (69, 70, 73, 74, 75).
@@ -504,7 +508,7 @@ def render(
         with running_factory(KERNEL_NAME, wanted=workers == 1) as factory, worker_pool(workers) as pool:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             results += _run_pending(
-                pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, pool, timelines
+                pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, pool, timelines, stopped
             )
         update_index(out_dir, [variant.name for variant in declared])
     return results
@@ -538,13 +542,13 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
     return timelines
 
 
-def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, pool, timelines):
+def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, pool, timelines, stopped):
     settings = _Settings(versions, out_dir, formats, timeout, progress and pool is None, paths.REPORT_NOTEBOOK)
     work = [_Job(variant, parameters, key, hashes) for variant, parameters, key, hashes in pending]
     if not work:
         return []
     if pool is None:
-        return _render_sequence(work, settings, report, factory, timelines, stopped=interrupted)
+        return _render_sequence(work, settings, report, factory, timelines, stopped)
     from concurrent.futures import FIRST_EXCEPTION, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -552,8 +556,8 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
     futures = [pool.submit(_render_share, share, settings) for share in shares]
     while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
-        if interrupted():  # a Ctrl-C whose KeyboardInterrupt Python dropped
-            raise KeyboardInterrupt
+        if stopped():
+            raise KeyboardInterrupt  # stopped as by Ctrl-C
         done, running = wait(futures, timeout=SIGNAL_CHECK_SECONDS, return_when=FIRST_EXCEPTION)
         for future in done:
             if isinstance(future.exception(), BrokenProcessPool):

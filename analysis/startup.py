@@ -5,8 +5,10 @@ Never done on ``import analysis``: a program that imports the package keeps its 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 
 # jsonschema, which nbformat and papermill import, imports rfc3987-syntax when it is installed (the
 # `jupyter` metapackage and JupyterLab bring it in), and that builds a grammar: 1 s of every render
@@ -21,32 +23,52 @@ def skip_unneeded_slow_imports() -> None:
         sys.modules.setdefault(name, None)
 
 
-class _Interrupts:
-    received = False  # a plain flag: the handler may run inside any lock's acquire
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that cleanup (staging, lock, kernels) runs, as for Ctrl-C."""
 
 
-def take_interrupts() -> None:
-    """Ctrl-C raises KeyboardInterrupt as Python's own handler does, and is remembered (``interrupted``).
+# What each stop signal raises; the exit code and word the command line reports for it.
+STOP_SIGNALS = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
+_DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+_received: list[int] = []  # the stop signals that came, first first; appended to: a handler may run inside any lock's acquire
+
+
+@contextlib.contextmanager
+def stop_signals_handled() -> Iterator[None]:
+    """For the block: SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated, and each is remembered.
 
     Python drops an exception raised where it cannot propagate, such as a weakref callback that an
-    import runs, and carries on: the program then learns of the interrupt from ``interrupted()``.
+    import runs, and carries on; ``stop_signal()`` still tells the program which signal came. A signal
+    inherited as ignored (a background job's SIGINT) stays ignored. After the block, the handlers
+    and ``sys.unraisablehook`` are those from before, and nothing is remembered.
     """
-    _Interrupts.received = False
-    signal.signal(signal.SIGINT, _on_interrupt)
-    sys.unraisablehook = hide_dropped_interrupts
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous_hook = sys.unraisablehook
+    _received.clear()
+    try:
+        for signum, handler in previous.items():
+            if handler is _DEFAULT_HANDLERS[signum]:
+                signal.signal(signum, _on_stop_signal)
+        sys.unraisablehook = hide_dropped_stops
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = previous_hook
+        _received.clear()
 
 
-def _on_interrupt(signum, frame) -> None:
-    _Interrupts.received = True
-    raise KeyboardInterrupt
+def _on_stop_signal(signum, frame) -> None:
+    _received.append(signum)
+    raise STOP_SIGNALS[signum]()
 
 
-def interrupted() -> bool:
-    """Whether Ctrl-C has reached this process since ``take_interrupts()`` (never, without it)."""
-    return _Interrupts.received
+def stop_signal() -> int | None:
+    """The first stop signal that came in ``stop_signals_handled()``'s block, or None."""
+    return _received[0] if _received else None
 
 
-def hide_dropped_interrupts(unraisable) -> None:
-    """``sys.unraisablehook``: a KeyboardInterrupt Python drops is not printed (a flag carries it); all else is."""
-    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+def hide_dropped_stops(unraisable) -> None:
+    """``sys.unraisablehook``: a stop that Python drops is not printed (``stop_signal`` carries it); all else is."""
+    if not isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
         sys.__unraisablehook__(unraisable)

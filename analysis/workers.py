@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
 from .parallel import REPORTS_AT_ONCE_VARIABLE
-from .startup import hide_dropped_interrupts, skip_unneeded_slow_imports
+from .startup import hide_dropped_stops, skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -76,7 +76,7 @@ class Worker:
         from multiprocessing.util import Finalize
 
         skip_unneeded_slow_imports()
-        sys.unraisablehook = hide_dropped_interrupts  # ``stopped`` carries them
+        sys.unraisablehook = hide_dropped_stops  # ``stopped`` carries them
         for number in SIGNALS:
             signal.signal(number, cls.on_signal)
         if not die_with_parent(parent, signal.SIGTERM):

@@ -41,6 +41,7 @@ from analysis.errors import RenderError
 from analysis.kernel_factory import FACTORY_MODULE, PARENT_PID_VARIABLE
 from analysis.parameters import load_variants
 from analysis.render import output_lock, render
+from analysis.startup import Terminated, stop_signal
 
 # --- invariants -----------------------------------------------------------------------------------
 
@@ -284,15 +285,8 @@ def driver_argv(driver: Path, config: dict, *args: str) -> list[str]:
 
 
 def run_in_process(capsys, *argv: str) -> tuple[int, str]:
-    """cli.main in this process (for monkeypatched notebooks); its signal handlers are put back after."""
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-    unraisable_hook = sys.unraisablehook
-    try:
-        code = cli_main(list(argv))
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        sys.unraisablehook = unraisable_hook
+    """cli.main in this process (for monkeypatched notebooks), which puts back the signal handlers it found."""
+    code = cli_main(list(argv))
     return code, capsys.readouterr().err
 
 
@@ -1029,25 +1023,73 @@ def test_case_30_a_ctrl_c_python_drops_still_interrupts(driver, out, tmp_path, j
     assert_batch_left_nothing(out, before, run, mark)
 
 
-def test_case_30_a_failure_after_a_dropped_ctrl_c_is_reported_as_the_interrupt(monkeypatch, capsys):
-    # In a --jobs render the workers get Ctrl-C too and end: submitting to the pool then fails.
+def drop(signum: int) -> None:
+    """The command line's handler for ``signum`` runs, and its exception is lost, as Python loses one in a weakref callback."""
+    with contextlib.suppress(KeyboardInterrupt, Terminated):
+        signal.getsignal(signum)(signum, None)
+
+
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("failure", ["worker gone", "reported error"])
+def test_case_30_a_failure_after_a_dropped_signal_is_reported_as_the_signal(monkeypatch, capsys, signum, code, word, failure):
+    # With --jobs the workers get a Ctrl-C too and end: the render then fails, on the pool or with its
+    # own message (here the render itself is replaced, so that the failure comes right after the signal).
     from concurrent.futures.process import BrokenProcessPool
 
     def render(**kwargs):
-        with contextlib.suppress(KeyboardInterrupt):  # as Python drops it in a weakref callback
-            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
-        raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+        drop(signum)
+        if failure == "worker gone":
+            raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+        raise RenderError("a --jobs worker process ended unexpectedly (killed, or out of memory?)", 70)
 
     monkeypatch.setattr(render_module, "render", render)
-    assert run_in_process(capsys, "render", "--jobs", "2") == (130, "interrupted\n")
+    assert run_in_process(capsys, "render") == (code, f"{word}\n")
 
 
-def test_case_30_without_a_ctrl_c_a_failure_is_reported_as_itself(monkeypatch, capsys):
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_case_30_a_command_that_ends_well_after_a_dropped_signal_says_so(monkeypatch, capsys, signum, code, word):
+    def validate(args):
+        drop(signum)
+        return 0
+
+    monkeypatch.setattr(cli_module, "_validate", validate)
+    assert run_in_process(capsys, "validate") == (code, f"{word}\n")
+
+
+def test_case_30_without_a_signal_a_failure_is_reported_as_itself(monkeypatch, capsys):
     def render(**kwargs):
         raise RenderError("cannot create output in out/: the folder does not exist", 73)
 
     monkeypatch.setattr(render_module, "render", render)
     assert run_in_process(capsys, "render") == (73, "cannot create output in out/: the folder does not exist\n")
+
+
+def test_case_30_the_command_line_puts_back_the_signal_handlers_it_found(monkeypatch, capsys):
+    # A background job's SIGINT is ignored and must stay so; after main() nothing of it is left in
+    # this process: handlers, unraisable hook, the signal it saw (which a later render() would obey).
+    seen = {}
+
+    def validate(args):
+        seen["SIGINT"], seen["SIGTERM"] = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        drop(signal.SIGTERM)
+        return 0
+
+    monkeypatch.setattr(cli_module, "_validate", validate)
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum, handler in [(signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, signal.SIG_DFL)]
+    }
+    hook = sys.unraisablehook
+    try:
+        assert run_in_process(capsys, "validate") == (143, "terminated\n")
+        assert seen["SIGINT"] is signal.SIG_IGN and seen["SIGTERM"] is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert sys.unraisablehook is hook
+        assert stop_signal() is None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def test_case_30_python_m_exits_with_its_code_after_a_ctrl_c_caught_inside_exec(tmp_path):
@@ -1077,22 +1119,32 @@ def test_case_30_ctrl_c_while_the_command_line_starts(monkeypatch, capsys):
     assert run_in_process(capsys, "render") == (130, "interrupted\n")
 
 
-def test_case_30_ctrl_c_while_python_m_imports_the_command_line():
-    # The Ctrl-C lands while `python -m analysis` imports analysis.cli (as if in one of its imports).
-    program = textwrap.dedent(
-        """
-        import runpy, sys
+def test_case_30_ctrl_c_while_python_m_imports_the_command_line(tmp_path):
+    # `python -m analysis`, with a Ctrl-C landing inside exec()'d source while it imports analysis.cli,
+    # as in a dataclass of one of its imports (planted by a sitecustomize module, which Python imports first).
+    (tmp_path / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
 
-        class InterruptTheImport:
-            def find_spec(self, name, path=None, target=None):
-                if name == "analysis.cli":
-                    raise KeyboardInterrupt
+            class InterruptTheImport:
+                def find_spec(self, name, path=None, target=None):
+                    if name == "analysis.cli":
+                        exec("raise KeyboardInterrupt")
 
-        sys.meta_path.insert(0, InterruptTheImport())
-        runpy.run_module("analysis", run_name="__main__", alter_sys=True)
-        """
+            sys.meta_path.insert(0, InterruptTheImport())
+            """
+        ),
+        encoding="utf-8",
     )
-    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "analysis", "validate"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (result.returncode, result.stderr) == (130, "interrupted\n")
 
 
