@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -554,7 +555,10 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
 
     workers = min(jobs, len(work))
     shares = [work[index::workers] for index in range(workers)]  # one sequence per worker process
-    futures = [pool.submit(_render_share, share, settings) for share in shares]
+    try:
+        futures = [pool.submit(_render_share, share, settings) for share in shares]
+    except BrokenProcessPool:  # a worker ended while this process checked the inputs
+        _abandon_workers(pool, work, settings)
     while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
         if stopped():
             raise KeyboardInterrupt  # stopped as by Ctrl-C
@@ -576,11 +580,19 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
 
 
 def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> None:
-    """A worker died (killed, or out of memory): stop the others, remove what the dead one staged, and say so."""
+    """A worker ended: stop the others, remove what was staged, and say why.
+
+    A worker that Ctrl-C reached while idle ends with 130: the batch was interrupted, even if this
+    process's own SIGINT was lost (pyarrow, for one, takes SIGINT while it reads a CSV file). Any
+    other end (killed, out of memory) is a failure.
+    """
+    workers = list((pool._processes or {}).values())  # no public way to see them; shutdown forgets them
     pool.shutdown(wait=True, cancel_futures=True)  # the pool stops its other workers itself once one is lost
     for job in work:
         for staging in settings.out_dir.glob(f".staging-{job.name}-*"):
             shutil.rmtree(staging, ignore_errors=True)
+    if any(worker.exitcode == 128 + signal.SIGINT for worker in workers):
+        raise KeyboardInterrupt
     raise RenderError("a --jobs worker process ended unexpectedly (killed, or out of memory?)", EXIT_SOFTWARE) from None
 
 

@@ -78,7 +78,8 @@ class Worker:
         skip_unneeded_slow_imports()
         sys.unraisablehook = hide_dropped_stops  # ``stopped`` carries them
         for number in SIGNALS:
-            signal.signal(number, cls.on_signal)
+            if not (number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN):  # as the render keeps it
+                signal.signal(number, cls.on_signal)
         if not die_with_parent(parent, signal.SIGTERM):
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
@@ -112,7 +113,9 @@ class Worker:
         first = not cls.stopped
         cls.stopped = True
         if not cls.busy:
-            os._exit(1)  # no lock taken in a handler: the factory ends by itself once its channel closes
+            # No lock taken in a handler: the factory ends by itself once its channel closes. The
+            # code tells the render that a Ctrl-C reached this worker, should its own have been lost.
+            os._exit(128 + signum)
         if first:
             raise KeyboardInterrupt
 

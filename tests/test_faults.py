@@ -268,6 +268,22 @@ if "drop_interrupt" in config:
 
     render._prepare_data = drop_interrupt_then(render._prepare_data)
     concurrent.futures.wait = drop_interrupt_then(concurrent.futures.wait)
+if "lose_ctrl_c" in config:
+    # A Ctrl-C reaches the whole process group while the render checks its inputs, and the render's
+    # own is lost (as one is when pyarrow takes SIGINT while it reads a CSV file): blocked here.
+    import multiprocessing, signal
+
+    check_before_kernels = render._check_before_kernels
+
+    def losing_ctrl_c(*args, **kwargs):
+        if multiprocessing.parent_process() is None:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            os.killpg(0, signal.SIGINT)
+            time.sleep(2)  # the idle workers end
+            Path(config["lose_ctrl_c"]).touch()
+        return check_before_kernels(*args, **kwargs)
+
+    render._check_before_kernels = losing_ctrl_c
 if __name__ == "__main__":  # --jobs workers import this file again, as multiprocessing's spawn does
     sys.exit(cli.main(sys.argv[2:]))
 """
@@ -1020,6 +1036,18 @@ def test_case_30_a_ctrl_c_python_drops_still_interrupts(driver, out, tmp_path, j
     assert marker.exists()
     assert run.code == 130 and run.stderr.strip() == "interrupted", run.stderr  # the dropped one is not printed
     assert run.seconds < 30, "the render ran its notebooks to the end instead of stopping"
+    assert_batch_left_nothing(out, before, run, mark)
+
+
+@pytest.mark.slow
+def test_jobs_a_ctrl_c_that_only_the_workers_saw_interrupts_the_batch(driver, out, tmp_path):
+    before = published(out)
+    marker = tmp_path / "lost"
+    argv = driver_argv(driver, {"lose_ctrl_c": str(marker)}, "render", "--out", str(out), "--force", "--jobs", "2")
+    started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
+    run = finish(started, timeout=60)
+    assert marker.exists()
+    assert run.code == 130 and run.stderr.strip() == "interrupted", run.stderr
     assert_batch_left_nothing(out, before, run, mark)
 
 
