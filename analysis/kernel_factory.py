@@ -346,10 +346,6 @@ def _run_kernel(channel: socket.socket, factory_pid: int, request: dict) -> None
         os._exit(code)
 
 
-def _exit_on_signal(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def _kill_all(kernels: dict[int, list[str]]) -> None:
     """Kill the kernels still running, and remove their socket files, which their render can no longer remove."""
     for pid in kernels:
@@ -409,10 +405,17 @@ def serve(channel_fd: int) -> None:
         del sys.path[0]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the render's to handle; it then closes us
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by KernelFactory until now
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # how the render closes us: kernels are killed on the way out
     channel = socket.socket(fileno=channel_fd)
     requests = channel.makefile("rb")
     kernels: dict[int, list[str]] = {}  # running kernel -> its socket files
+
+    def end_on_signal(signum, frame) -> None:
+        # How the render closes us, maybe while we import. Raising here could land in a weakref
+        # callback an import runs, where Python drops the exception (printing it) and carries on.
+        _kill_all(kernels)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, end_on_signal)
     factory_pid = os.getpid()
     try:
         preload()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -177,6 +178,47 @@ def test_closing_the_factory_ends_the_kernels_it_still_has(tmp_path):
     factory.close()
     assert wait_until_gone(pids) == []
     kernel.shutdown()
+
+
+@pytest.mark.slow
+def test_a_factory_closed_while_it_imports_ends_quietly(tmp_path):
+    # The render closes a factory with SIGTERM, maybe while it imports; the handler may then run
+    # inside a weakref callback that the import machinery runs, where Python drops an exception and
+    # prints it (a traceback in the render's output). Planted here: SIGTERM's handler runs in one.
+    (tmp_path / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import signal, sys, weakref
+
+            class SigtermInsideACallback:
+                def find_spec(self, name, path=None, target=None):
+                    if name == "pandas":
+                        class Referent:
+                            pass
+
+                        referent = Referent()
+                        reference = weakref.ref(referent, lambda ref: signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None))
+                        del referent
+
+            sys.meta_path.insert(0, SigtermInsideACallback())
+            """
+        ),
+        encoding="utf-8",
+    )
+    ours, theirs = socket.socketpair()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", kernel_factory.FACTORY_MODULE, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        ours.close()
+        theirs.close()
+    assert (result.returncode, result.stderr) == (128 + signal.SIGTERM, "")
 
 
 def test_a_factory_that_died_falls_back_to_a_launched_kernel(tmp_path, caplog):
