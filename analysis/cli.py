@@ -174,19 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(argv)  # in here: building the parser imports modules, a while
             code = handlers[args.command](args)
-        except KeyboardInterrupt:
-            return _stopped_by(stop_signal() or signal.SIGINT)
-        except Terminated:
-            return _stopped_by(stop_signal() or signal.SIGTERM)
-        except AnalysisError as error:
+        except (KeyboardInterrupt, Terminated) as stop:
+            return _stopped_by(stop_signal() or (signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM))
+        except Exception as error:
             if stop_signal():
                 return _stopped_by(stop_signal())
+            if not isinstance(error, AnalysisError):
+                raise
             print(error, file=sys.stderr)
             return error.exit_code
-        except Exception:
-            if not stop_signal():
-                raise
-            return _stopped_by(stop_signal())
         return _stopped_by(stop_signal()) if stop_signal() else code
 
 

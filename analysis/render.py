@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from .outputs import (
     write_file,
 )
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
-from .workers import Worker, worker_pool
+from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
 log = logging.getLogger(__name__)
 
@@ -586,12 +585,12 @@ def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> None:
     process's own SIGINT was lost (pyarrow, for one, takes SIGINT while it reads a CSV file). Any
     other end (killed, out of memory) is a failure.
     """
-    workers = list((pool._processes or {}).values())  # no public way to see them; shutdown forgets them
+    workers = worker_processes(pool)  # before the shutdown, which forgets them
     pool.shutdown(wait=True, cancel_futures=True)  # the pool stops its other workers itself once one is lost
     for job in work:
         for staging in settings.out_dir.glob(f".staging-{job.name}-*"):
             shutil.rmtree(staging, ignore_errors=True)
-    if any(worker.exitcode == 128 + signal.SIGINT for worker in workers):
+    if any(ended_by_ctrl_c(worker) for worker in workers):
         raise KeyboardInterrupt
     raise RenderError("a --jobs worker process ended unexpectedly (killed, or out of memory?)", EXIT_SOFTWARE) from None
 

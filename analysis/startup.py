@@ -27,7 +27,7 @@ class Terminated(BaseException):
     """SIGTERM, raised where the program is so that cleanup (staging, lock, kernels) runs, as for Ctrl-C."""
 
 
-# What each stop signal raises; the exit code and word the command line reports for it.
+# What each stop signal raises where the program is.
 STOP_SIGNALS = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
 _DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 _received: list[int] = []  # the stop signals that came, first first; appended to: a handler may run inside any lock's acquire

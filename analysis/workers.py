@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
 from .parallel import REPORTS_AT_ONCE_VARIABLE
-from .startup import hide_dropped_stops, skip_unneeded_slow_imports
+from .startup import STOP_SIGNALS, hide_dropped_stops, skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
-SIGNALS = {signal.SIGINT, signal.SIGTERM}
+SIGNALS = set(STOP_SIGNALS)
 
 
 @contextlib.contextmanager
@@ -52,12 +52,22 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         yield pool
     except BaseException:
-        for process in list((pool._processes or {}).values()):  # no public way to stop running tasks before Python 3.14
+        for process in worker_processes(pool):  # no public way to stop running tasks before Python 3.14
             with contextlib.suppress(OSError):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def worker_processes(pool: ProcessPoolExecutor) -> list:
+    """The pool's worker processes (multiprocessing Process objects); none once it was shut down."""
+    return list((pool._processes or {}).values())  # no public way to see them before Python 3.14
+
+
+def ended_by_ctrl_c(process) -> bool:
+    """Whether a worker ended because a Ctrl-C reached it while it was idle (see ``Worker.on_signal``)."""
+    return process.exitcode == 128 + signal.SIGINT
 
 
 class Worker:
