@@ -34,7 +34,7 @@ from .errors import (
 )
 from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
-from .kernels import KERNEL_NAME, WarmKernel, register_engine
+from .kernels import KERNEL_NAME, WarmKernel, import_kernel_start, register_engine
 from .outputs import (
     cache_key,
     check_out_dir,
@@ -276,6 +276,18 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
     }
 
 
+def _import_data_makers() -> None:
+    """Import what ``_prepare_data`` imports as it runs: pandas' CSV writer, and a --jobs worker's source codec."""
+    import codecs
+
+    import pandas as pd
+
+    from . import metrics, narrative  # noqa: F401
+
+    codecs.lookup("utf-8-sig")
+    pd.DataFrame({"start": pd.to_datetime([])}).to_csv(index=False, date_format="%Y-%m-%d")
+
+
 def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
     """Stage two: export HTML and PDF, write them with the data and the manifest, publish; staging removed either way."""
     name, parameters, out_dir, formats = job.name, job.parameters, settings.out_dir, settings.formats
@@ -371,18 +383,21 @@ def _render_sequence(
 
     total = len(jobs)
     timelines = {} if timelines is None else timelines
-    # While the factory prepares the first kernel, papermill is imported and nbformat's schema
-    # compiled (on reading the notebook) here, not after. Only then are the exporters warmed up in
-    # another thread: an interrupt (always raised in this one) that lands in an import while another
+    # While the factory prepares the first kernel, this thread imports all it will import (papermill,
+    # what a kernel's start and the data files need) and compiles nbformat's schema (on reading the
+    # notebook). Only then are the exporters warmed up in another thread, while this one waits for
+    # the kernel: an interrupt (always raised in this one) that lands in an import while another
     # thread imports too can leave a module lock held, and a --jobs worker stuck for good.
     import nbformat
     import papermill  # noqa: F401
 
     nbformat.read(settings.notebook, as_version=4)
     register_engine()
-    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
+    import_kernel_start()
+    _import_data_makers()
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
     preload.start()
+    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     results: list[RenderResult] = []
     cancelled = threading.Event()
 

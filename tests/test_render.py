@@ -269,6 +269,54 @@ def test_the_exporters_warm_up_loads_what_a_report_s_pdf_needs():
     subprocess.run([sys.executable, "-c", check], cwd=REPO, check=True)
 
 
+IMPORT_LOGGER = """
+import importlib.abc, os, sys, threading
+
+def _log(*words):
+    line = " ".join([str(os.getpid()), threading.current_thread().name.replace(" ", "_"), *words]) + "\\n"
+    os.write(_LOG, line.encode())
+
+class _Logger(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        _log("import", name)
+
+_LOG = os.open({log!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+_run = threading.Thread.run
+def _logged_run(self):
+    _log("start")
+    try:
+        _run(self)
+    finally:
+        _log("end")
+threading.Thread.run = _logged_run
+sys.meta_path.insert(0, _Logger())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, jobs):
+    # The main thread takes Ctrl-C; one landing in an import while the warm-up thread imports too
+    # could leave a module lock held. So it imports first, then waits for the kernel meanwhile.
+    site, log = tmp_path / "site", tmp_path / "imports.log"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(IMPORT_LOGGER.format(log=str(log)))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    argv = ["render", "--out", str(tmp_path), "--force", "--jobs", jobs, "--report", "crisis", "reforms"]
+    done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    warming: dict[str, bool] = {}
+    imported_meanwhile: dict[str, list[str]] = {}
+    for pid, thread, event, *name in (line.split(" ") for line in log.read_text().splitlines()):
+        if thread.endswith("(_preload_exporters)") and event in ("start", "end"):
+            warming[pid] = event == "start"
+            imported_meanwhile.setdefault(pid, [])
+        elif thread == "MainThread" and event == "import" and warming.get(pid):
+            imported_meanwhile[pid] += name
+    assert len(imported_meanwhile) == (1 if jobs == "1" else 2), "the warm-up ran in an unexpected number of processes"
+    assert imported_meanwhile == {pid: [] for pid in imported_meanwhile}
+
+
 @pytest.mark.slow
 def test_jobs_2_renders_the_same_files_as_one_after_another(tmp_path):
     # Worker processes render each variant as the sequence does: the same bytes, every file.
