@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 from . import paths
 from .errors import Problem
 from .schema import Table
+from .startup import stops_left_to_the_program
 
 # A rule broken on many rows is reported row by row up to this count, then summarized.
 MAX_PROBLEMS_PER_RULE = 50
@@ -168,7 +169,7 @@ def read_table(table: Table, path: Path, collector: Collector, max_bytes: int | 
     # pyarrow parses in blocks of 1 MB and refuses a row longer than a block: then the file is one block.
     for whole in (False, True):
         try:
-            with pa.OSFile(str(path)) as body:
+            with pa.OSFile(str(path)) as body, stops_left_to_the_program():
                 body.seek(start)
                 block_size = body.size() - start + 1 if whole else None
                 arrow = pacsv.read_csv(

@@ -597,8 +597,7 @@ def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> None:
     """A worker ended: stop the others, remove what was staged, and say why.
 
     A worker that Ctrl-C reached while idle ends with 130: the batch was interrupted, even if this
-    process's own SIGINT was lost (pyarrow, for one, takes SIGINT while it reads a CSV file). Any
-    other end (killed, out of memory) is a failure.
+    process's own SIGINT was lost. Any other end (killed, out of memory) is a failure.
     """
     workers = worker_processes(pool)  # before the shutdown, which forgets them
     pool.shutdown(wait=True, cancel_futures=True)  # the pool stops its other workers itself once one is lost
