@@ -43,7 +43,6 @@ from pathlib import Path
 PRELOADED_MODULES = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
-    "ipykernel.debugger",  # imported by each kernel as it starts (debugpy, 130 modules), unless here
     "pandas",
     "pyarrow",
     "matplotlib.figure",
@@ -310,12 +309,8 @@ def die_with_parent(parent_pid: int, signum: int) -> bool:
     return os.getppid() == parent_pid  # checked after prctl: the parent may have died just before it
 
 
-def _run_kernel(channel: socket.socket, factory_pid: int, request: dict, set_by_imports: dict[str, str]) -> None:
-    """In the forked child: become a kernel, as ``python -m ipykernel_launcher -f FILE`` would. Never returns.
-
-    ``set_by_imports``: the variables the factory's imports set (debugpy's), which a launched kernel's
-    own imports would set from the same environment.
-    """
+def _run_kernel(channel: socket.socket, factory_pid: int, request: dict) -> None:
+    """In the forked child: become a kernel, as ``python -m ipykernel_launcher -f FILE`` would. Never returns."""
     code = 1
     try:
         channel.close()
@@ -326,7 +321,6 @@ def _run_kernel(channel: socket.socket, factory_pid: int, request: dict, set_by_
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ.update(set_by_imports)
         if request["cwd"]:
             os.chdir(request["cwd"])
         import matplotlib
@@ -425,11 +419,6 @@ def serve(channel_fd: int) -> None:
     factory_pid = os.getpid()
     try:
         preload()
-        set_by_imports = {
-            key: value
-            for key, value in os.environ.items()
-            if key != PARENT_PID_VARIABLE and startup_environment.get(key) != value
-        }
         for line in requests:
             request = json.loads(line)
             refusal = _refusal(request["fork"], startup_environment) if "fork" in request else None
@@ -438,7 +427,7 @@ def serve(channel_fd: int) -> None:
             elif "fork" in request:
                 pid = os.fork()
                 if pid == 0:
-                    _run_kernel(channel, factory_pid, request["fork"], set_by_imports)
+                    _run_kernel(channel, factory_pid, request["fork"])
                 kernels[pid] = ipc_socket_files(request["fork"]["connection_file"])
                 reply = {"pid": pid}
             else:

@@ -78,19 +78,6 @@ def quick_ready_client_class():
     return QuickReadyClient
 
 
-def import_kernel_start() -> None:
-    """Import, in this thread, what starting a kernel imports: its manager and client classes, and its spec.
-
-    Finding the spec imports IPython and ipykernel's kernelspec module. A spec that is missing or
-    broken is left for the kernel's own start to report.
-    """
-    from jupyter_client.blocking import BlockingKernelClient  # noqa: F401  (WarmKernel's, for an unforked kernel)
-
-    quick_ready_client_class()
-    with contextlib.suppress(Exception):
-        forking_manager_class()(kernel_name=KERNEL_NAME).kernel_spec  # noqa: B018  (the lookup is the point)
-
-
 class WarmKernel:
     """A kernel started now and handed to papermill when needed: forked warm by ``factory``, or warmed up here."""
 

@@ -22,7 +22,6 @@ import pyarrow.csv as pacsv
 from . import paths
 from .errors import Problem
 from .schema import Table
-from .startup import stops_left_to_the_program
 
 # A rule broken on many rows is reported row by row up to this count, then summarized.
 MAX_PROBLEMS_PER_RULE = 50
@@ -167,12 +166,16 @@ def read_table(table: Table, path: Path, collector: Collector, max_bytes: int | 
     if not _check_header(table, header, label, collector):
         return None
     # pyarrow parses in blocks of 1 MB and refuses a row longer than a block: then the file is one block.
+    # Its streaming reader, not read_csv: read_csv takes SIGINT and SIGTERM for the read, passes a
+    # stop on through a thread of its own and asks for it as the read ends, so a signal that comes in
+    # the read's last moments is lost (a Ctrl-C, and the render went on to publish). Read this way,
+    # the signal stays with Python's handler and is raised as the read returns.
     for whole in (False, True):
         try:
-            with pa.OSFile(str(path)) as body, stops_left_to_the_program():
+            with pa.OSFile(str(path)) as body:
                 body.seek(start)
                 block_size = body.size() - start + 1 if whole else None
-                arrow = pacsv.read_csv(
+                arrow = pacsv.open_csv(
                     body,
                     read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=block_size),
                     parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
@@ -183,7 +186,7 @@ def read_table(table: Table, path: Path, collector: Collector, max_bytes: int | 
                         null_values=[],
                     ),
                     memory_pool=_CSV_MEMORY,
-                )
+                ).read_all()
             break
         except pa.ArrowInvalid as error:
             if not whole and "straddl" in str(error):

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
-from .kernels import KERNEL_NAME, WarmKernel, import_kernel_start, register_engine
+from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .outputs import (
     cache_key,
     check_out_dir,
@@ -277,12 +277,16 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
 
 
 def _import_data_makers() -> None:
-    """Import what ``_prepare_data`` imports as it runs: pandas' CSV writer, and a --jobs worker's source codec."""
+    """Import what ``_prepare_data`` imports as it runs.
+
+    That is pandas' CSV writer (on first use) and, where the timeline is loaded again (a --jobs
+    worker's), the codec that ``load_timeline`` decodes the source texts with.
+    """
     import codecs
 
     import pandas as pd
 
-    from . import metrics, narrative  # noqa: F401
+    from . import load, metrics, narrative  # noqa: F401
 
     codecs.lookup("utf-8-sig")
     pd.DataFrame({"start": pd.to_datetime([])}).to_csv(index=False, date_format="%Y-%m-%d")
@@ -383,21 +387,20 @@ def _render_sequence(
 
     total = len(jobs)
     timelines = {} if timelines is None else timelines
-    # While the factory prepares the first kernel, this thread imports all it will import (papermill,
-    # what a kernel's start and the data files need) and compiles nbformat's schema (on reading the
-    # notebook). Only then are the exporters warmed up in another thread, while this one waits for
-    # the kernel: an interrupt (always raised in this one) that lands in an import while another
-    # thread imports too can leave a module lock held, and a --jobs worker stuck for good.
+    # While the factory prepares the first kernel, papermill is imported and nbformat's schema
+    # compiled (on reading the notebook) here, not after; so is what making the data files imports.
+    # Only then are the exporters warmed up in another thread: an interrupt (always raised in this
+    # one) that lands in an import while another thread imports too can leave a module lock held,
+    # and a --jobs worker stuck for good.
     import nbformat
     import papermill  # noqa: F401
 
     nbformat.read(settings.notebook, as_version=4)
     register_engine()
-    import_kernel_start()
+    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     _import_data_makers()
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
     preload.start()
-    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     results: list[RenderResult] = []
     cancelled = threading.Event()
 
@@ -597,7 +600,8 @@ def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> None:
     """A worker ended: stop the others, remove what was staged, and say why.
 
     A worker that Ctrl-C reached while idle ends with 130: the batch was interrupted, even if this
-    process's own SIGINT was lost. Any other end (killed, out of memory) is a failure.
+    process's own SIGINT was lost (as one was when pyarrow's read_csv took it; kept as a safety net).
+    Any other end (killed, out of memory) is a failure.
     """
     workers = worker_processes(pool)  # before the shutdown, which forgets them
     pool.shutdown(wait=True, cancel_futures=True)  # the pool stops its other workers itself once one is lost

@@ -31,35 +31,6 @@ class Terminated(BaseException):
 STOP_SIGNALS = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
 _DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 _received: list[int] = []  # the stop signals that came, first first; appended to: a handler may run inside any lock's acquire
-_handled_by_the_program = False  # whether this process's stop signal handlers are the program's own
-
-
-def handle_stops_here() -> None:
-    """Note that this process's SIGINT and SIGTERM handlers are now the program's (a --jobs worker's)."""
-    global _handled_by_the_program
-    _handled_by_the_program = True
-
-
-@contextlib.contextmanager
-def stops_left_to_the_program() -> Iterator[None]:
-    """For the block: where the program handles stop signals, pyarrow does not take them over.
-
-    pyarrow takes SIGINT and SIGTERM for the length of a CSV read, to cancel it, and passes a stop
-    on through a thread of its own; it asks for the stop as the read ends, so a signal that comes in
-    the read's last moments is lost (a Ctrl-C, and the render went on to publish). Left with the
-    program's handler, the signal is raised as the read returns (well under a second, at the input
-    size limit). In a notebook or a script, pyarrow's own handling is kept.
-    """
-    if not _handled_by_the_program:
-        yield
-        return
-    import pyarrow
-
-    pyarrow.enable_signal_handlers(False)
-    try:
-        yield
-    finally:
-        pyarrow.enable_signal_handlers(True)  # pyarrow's default, which nothing in the program changes
 
 
 @contextlib.contextmanager
@@ -68,26 +39,22 @@ def stop_signals_handled() -> Iterator[None]:
 
     Python drops an exception raised where it cannot propagate, such as a weakref callback that an
     import runs, and carries on; ``stop_signal()`` still tells the program which signal came. A signal
-    inherited as ignored (a background job's SIGINT) stays ignored; pyarrow's reads leave them to
-    these handlers (``stops_left_to_the_program``). After the block, the handlers and
-    ``sys.unraisablehook`` are those from before, and nothing is remembered.
+    inherited as ignored (a background job's SIGINT) stays ignored. After the block, the handlers
+    and ``sys.unraisablehook`` are those from before, and nothing is remembered.
     """
-    global _handled_by_the_program
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    previous_hook, previously_handled = sys.unraisablehook, _handled_by_the_program
+    previous_hook = sys.unraisablehook
     _received.clear()
     try:
         for signum, handler in previous.items():
             if handler is _DEFAULT_HANDLERS[signum]:
                 signal.signal(signum, _on_stop_signal)
         sys.unraisablehook = hide_dropped_stops
-        _handled_by_the_program = True
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sys.unraisablehook = previous_hook
-        _handled_by_the_program = previously_handled
         _received.clear()
 
 

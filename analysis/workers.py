@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
 from .parallel import REPORTS_AT_ONCE_VARIABLE
-from .startup import STOP_SIGNALS, handle_stops_here, hide_dropped_stops, skip_unneeded_slow_imports
+from .startup import STOP_SIGNALS, hide_dropped_stops, skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -90,7 +90,6 @@ class Worker:
         for number in SIGNALS:
             if not (number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN):  # as the render keeps it
                 signal.signal(number, cls.on_signal)
-        handle_stops_here()
         if not die_with_parent(parent, signal.SIGTERM):
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)

@@ -208,8 +208,7 @@ def test_a_factory_closed_while_it_imports_ends_quietly(tmp_path):
     ours, theirs = socket.socketpair()
     try:
         result = subprocess.run(
-            # With the kernelspec's option, as a render starts it: without it, debugpy warns as it is imported.
-            [sys.executable, "-Xfrozen_modules=off", "-m", kernel_factory.FACTORY_MODULE, str(theirs.fileno())],
+            [sys.executable, "-m", kernel_factory.FACTORY_MODULE, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env={**os.environ, "PYTHONPATH": str(tmp_path)},
             capture_output=True,

@@ -270,15 +270,31 @@ def test_the_exporters_warm_up_loads_what_a_report_s_pdf_needs():
 
 
 IMPORT_LOGGER = """
-import importlib.abc, os, sys, threading
+import functools, importlib.abc, importlib.machinery, os, sys, threading, time
 
 def _log(*words):
     line = " ".join([str(os.getpid()), threading.current_thread().name.replace(" ", "_"), *words]) + "\\n"
     os.write(_LOG, line.encode())
 
+def _slowed(warm_up):
+    @functools.wraps(warm_up)  # the thread's name is the function's
+    def slow_warm_up(*args):
+        warm_up(*args)
+        time.sleep(1.5)  # still warming up while the render makes the data files
+    return slow_warm_up
+
 class _Logger(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         _log("import", name)
+        if name != "analysis.render":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        execute = spec.loader.exec_module
+        def exec_module(module):
+            execute(module)
+            module._preload_exporters = _slowed(module._preload_exporters)
+        spec.loader.exec_module = exec_module
+        return spec
 
 _LOG = os.open({log!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 _run = threading.Thread.run
@@ -297,7 +313,8 @@ sys.meta_path.insert(0, _Logger())
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, jobs):
     # The main thread takes Ctrl-C; one landing in an import while the warm-up thread imports too
-    # could leave a module lock held. So it imports first, then waits for the kernel meanwhile.
+    # could leave a module lock held. So it imports first, then makes the data files meanwhile. The
+    # warm-up is made to last, so that this work certainly falls within it.
     site, log = tmp_path / "site", tmp_path / "imports.log"
     site.mkdir()
     (site / "sitecustomize.py").write_text(IMPORT_LOGGER.format(log=str(log)))
@@ -307,13 +324,17 @@ def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, j
     assert done.returncode == 0, done.stderr
     warming: dict[str, bool] = {}
     imported_meanwhile: dict[str, list[str]] = {}
+    notebook_started_meanwhile: dict[str, bool] = {}
     for pid, thread, event, *name in (line.split(" ") for line in log.read_text().splitlines()):
         if thread.endswith("(_preload_exporters)") and event in ("start", "end"):
             warming[pid] = event == "start"
             imported_meanwhile.setdefault(pid, [])
         elif thread == "MainThread" and event == "import" and warming.get(pid):
             imported_meanwhile[pid] += name
+        elif thread.startswith("execute") and event == "start" and warming.get(pid):
+            notebook_started_meanwhile[pid] = True
     assert len(imported_meanwhile) == (1 if jobs == "1" else 2), "the warm-up ran in an unexpected number of processes"
+    assert notebook_started_meanwhile == {pid: True for pid in imported_meanwhile}, "the warm-up ended too soon to tell"
     assert imported_meanwhile == {pid: [] for pid in imported_meanwhile}
 
 
