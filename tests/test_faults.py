@@ -69,11 +69,15 @@ def leftovers(out: Path) -> list[str]:
 
 
 def is_kernel(process: psutil.Process) -> bool:
-    """An ipykernel launched by jupyter_client, or one forked by the kernel factory (its parent)."""
+    """An ipykernel launched by jupyter_client, or one forked by the kernel factory.
+
+    A forked kernel keeps the factory's command line; a program that the factory's imports run
+    (`uname -p`, for one, as debugpy is imported) is not a kernel.
+    """
     if "ipykernel_launcher" in " ".join(process.cmdline()):
         return True
     parent = process.parent()
-    return parent is not None and is_factory(parent)
+    return parent is not None and is_factory(parent) and is_factory(process)
 
 
 def is_factory(process: psutil.Process) -> bool:
@@ -148,6 +152,31 @@ def test_the_kernel_check_sees_a_forked_kernel_and_its_factory(tmp_path):
         assert [process.pid for process in found if is_kernel(process)] == [kernel.manager.provisioner.pid]
     finally:
         kernel.shutdown()
+        factory.close()
+    assert_no_kernels({os.getpid()})
+
+
+@pytest.mark.slow
+def test_the_kernel_check_does_not_count_a_program_the_factory_runs(tmp_path, monkeypatch):
+    # Importing debugpy in the factory ran `uname -p`, which a clean-clone CI run counted as a kernel.
+    from analysis.kernel_factory import KernelFactory
+
+    (tmp_path / "sitecustomize.py").write_text(
+        f"import subprocess, sys\nif {FACTORY_MODULE!r} in sys.orig_argv:\n    subprocess.Popen(['sleep', '30'])\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    factory = KernelFactory("python3")
+    try:
+        deadline = time.monotonic() + 30
+        while not (children := psutil.Process(factory.process.pid).children()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [child.name() for child in children] == ["sleep"]
+        assert not is_kernel(children[0])
+    finally:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(factory.process.pid).children():
+                child.kill()
         factory.close()
     assert_no_kernels({os.getpid()})
 
