@@ -297,14 +297,16 @@ class _Logger(importlib.abc.MetaPathFinder):
         return spec
 
 _LOG = os.open({log!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-_run = threading.Thread.run
+_start, _run = threading.Thread.start, threading.Thread.run
+def _logged_start(self):  # logged by the thread that starts it, in its order
+    _log("starting", self.name.replace(" ", "_"))
+    _start(self)
 def _logged_run(self):
-    _log("start")
     try:
         _run(self)
     finally:
         _log("end")
-threading.Thread.run = _logged_run
+threading.Thread.start, threading.Thread.run = _logged_start, _logged_run
 sys.meta_path.insert(0, _Logger())
 """
 
@@ -326,12 +328,14 @@ def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, j
     imported_meanwhile: dict[str, list[str]] = {}
     notebook_started_meanwhile: dict[str, bool] = {}
     for pid, thread, event, *name in (line.split(" ") for line in log.read_text().splitlines()):
-        if thread.endswith("(_preload_exporters)") and event in ("start", "end"):
-            warming[pid] = event == "start"
+        if event == "starting" and name[0].endswith("(_preload_exporters)"):
+            warming[pid] = True
             imported_meanwhile.setdefault(pid, [])
+        elif event == "end" and thread.endswith("(_preload_exporters)"):
+            warming[pid] = False
         elif thread == "MainThread" and event == "import" and warming.get(pid):
             imported_meanwhile[pid] += name
-        elif thread.startswith("execute") and event == "start" and warming.get(pid):
+        elif event == "starting" and name[0].startswith("execute") and warming.get(pid):
             notebook_started_meanwhile[pid] = True
     assert len(imported_meanwhile) == (1 if jobs == "1" else 2), "the warm-up ran in an unexpected number of processes"
     assert notebook_started_meanwhile == {pid: True for pid in imported_meanwhile}, "the warm-up ended too soon to tell"
