@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from . import paths
 from .errors import (
@@ -596,7 +597,7 @@ def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, r
     return sorted(results, key=lambda result: order[result.name])
 
 
-def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> None:
+def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> NoReturn:
     """A worker ended: stop the others, remove what was staged, and say why.
 
     A worker that Ctrl-C reached while idle ends with 130: the batch was interrupted, even if this

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 import time
 from pathlib import Path
 
@@ -17,6 +18,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
+
+
+def planted_sitecustomize(folder: Path, source: str) -> str:
+    """A PYTHONPATH under which every Python runs ``source`` first (as ``sitecustomize``, before ``__main__``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    return str(folder)
 
 
 class DataCopy:

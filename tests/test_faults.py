@@ -36,7 +36,7 @@ import nbformat
 import psutil
 import pyarrow.csv
 import pytest
-from conftest import REPO, DataCopy
+from conftest import REPO, DataCopy, planted_sitecustomize
 
 from analysis import cli as cli_module
 from analysis import outputs, paths
@@ -71,8 +71,8 @@ def leftovers(out: Path) -> list[str]:
 def is_kernel(process: psutil.Process) -> bool:
     """An ipykernel launched by jupyter_client, or one forked by the kernel factory.
 
-    A forked kernel keeps the factory's command line; a program that the factory's imports run
-    (`uname -p`, for one, as debugpy is imported) is not a kernel.
+    A forked kernel keeps the factory's command line; a program that the factory's imports run (as
+    `uname -p` was run when the factory imported debugpy) is not a kernel.
     """
     if "ipykernel_launcher" in " ".join(process.cmdline()):
         return True
@@ -161,11 +161,8 @@ def test_the_kernel_check_does_not_count_a_program_the_factory_runs(tmp_path, mo
     # Importing debugpy in the factory ran `uname -p`, which a clean-clone CI run counted as a kernel.
     from analysis.kernel_factory import KernelFactory
 
-    (tmp_path / "sitecustomize.py").write_text(
-        f"import subprocess, sys\nif {FACTORY_MODULE!r} in sys.orig_argv:\n    subprocess.Popen(['sleep', '30'])\n",
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    planted = f"import subprocess, sys\nif {FACTORY_MODULE!r} in sys.orig_argv:\n    subprocess.Popen(['sleep', '30'])\n"
+    monkeypatch.setenv("PYTHONPATH", planted_sitecustomize(tmp_path, planted))
     factory = KernelFactory("python3")
     try:
         deadline = time.monotonic() + 30
@@ -1178,8 +1175,8 @@ def stop_handler_addresses() -> tuple[int, int]:
     return tuple(addresses)
 
 
-def stop_handlers_seen_during(read: Callable[[], object]) -> collections.Counter:
-    """The SIGINT and SIGTERM handlers a watching thread sees while ``read()`` runs, with how often."""
+def stop_handlers_seen_during(read: Callable[[], object]) -> tuple[object, collections.Counter]:
+    """What ``read()`` returns, and the SIGINT and SIGTERM handlers a watching thread saw meanwhile, with how often."""
     seen: collections.Counter = collections.Counter()
     failures: list[BaseException] = []
     done = threading.Event()
@@ -1194,14 +1191,14 @@ def stop_handlers_seen_during(read: Callable[[], object]) -> collections.Counter
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        read()
+        result = read()
     finally:
         done.set()
         watcher.join(timeout=10)
     if failures:
         raise failures[0]
     assert seen.total() > 100, "the read was too quick to watch"
-    return seen
+    return result, seen
 
 
 # Python's own handlers for both: pyarrow takes only those (a background job inherits SIGINT ignored).
@@ -1219,12 +1216,12 @@ def test_case_30_a_csv_read_leaves_stop_signals_to_python(tmp_path):
     previous = {signum: signal.signal(signum, handler) for signum, handler in STOP_HANDLERS.items()}
     try:
         pythons = stop_handler_addresses()
-        seen = stop_handlers_seen_during(lambda: read_table(EVENTS, big, Collector(), max_bytes=None))
+        raw, seen = stop_handlers_seen_during(lambda: read_table(EVENTS, big, Collector(), max_bytes=None))
         assert set(seen) == {pythons}
         shipped = read_table(EVENTS, paths.DATA_DIR / "timeline" / "events.csv", Collector(), max_bytes=None)
-        assert len(read_table(EVENTS, big, Collector(), max_bytes=None).frame) == 4000 * len(shipped.frame)
+        assert len(raw.frame) == 4000 * len(shipped.frame)
         # pyarrow's read_csv on the same file, to show that the watcher sees pyarrow's handlers.
-        seen = stop_handlers_seen_during(lambda: pyarrow.csv.read_csv(big))
+        _, seen = stop_handlers_seen_during(lambda: pyarrow.csv.read_csv(big))
         assert set(seen) - {pythons}, "pyarrow's read_csv no longer takes the stop signals: this test proves nothing"
     finally:
         for signum, handler in previous.items():
@@ -1261,25 +1258,20 @@ def test_case_30_ctrl_c_while_the_command_line_starts(monkeypatch, capsys):
 def test_case_30_ctrl_c_while_python_m_imports_the_command_line(tmp_path):
     # `python -m analysis`, with a Ctrl-C landing inside exec()'d source while it imports analysis.cli,
     # as in a dataclass of one of its imports (planted by a sitecustomize module, which Python imports first).
-    (tmp_path / "sitecustomize.py").write_text(
-        textwrap.dedent(
-            """
-            import sys
+    planted = """
+        import sys
 
-            class InterruptTheImport:
-                def find_spec(self, name, path=None, target=None):
-                    if name == "analysis.cli":
-                        exec("raise KeyboardInterrupt")
+        class InterruptTheImport:
+            def find_spec(self, name, path=None, target=None):
+                if name == "analysis.cli":
+                    exec("raise KeyboardInterrupt")
 
-            sys.meta_path.insert(0, InterruptTheImport())
-            """
-        ),
-        encoding="utf-8",
-    )
+        sys.meta_path.insert(0, InterruptTheImport())
+        """
     result = subprocess.run(
         [sys.executable, "-m", "analysis", "validate"],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={**os.environ, "PYTHONPATH": planted_sitecustomize(tmp_path, planted)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, alive, wait_until_gone
+from conftest import REPO, alive, planted_sitecustomize, wait_until_gone
 
 from analysis import kernel_factory
 from analysis import render as render_module
@@ -185,32 +185,28 @@ def test_a_factory_closed_while_it_imports_ends_quietly(tmp_path):
     # The render closes a factory with SIGTERM, maybe while it imports; the handler may then run
     # inside a weakref callback that the import machinery runs, where Python drops an exception and
     # prints it (a traceback in the render's output). Planted here: SIGTERM's handler runs in one.
-    (tmp_path / "sitecustomize.py").write_text(
-        textwrap.dedent(
-            """
-            import signal, sys, weakref
+    planted = """
+        import signal, sys, weakref
 
-            class SigtermInsideACallback:
-                def find_spec(self, name, path=None, target=None):
-                    if name == "pandas":
-                        class Referent:
-                            pass
+        class SigtermInsideACallback:
+            def find_spec(self, name, path=None, target=None):
+                if name == "pandas":
+                    class Referent:
+                        pass
 
-                        referent = Referent()
-                        reference = weakref.ref(referent, lambda ref: signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None))
-                        del referent
+                    referent = Referent()
+                    reference = weakref.ref(referent, lambda ref: signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None))
+                    del referent
 
-            sys.meta_path.insert(0, SigtermInsideACallback())
-            """
-        ),
-        encoding="utf-8",
-    )
+        sys.meta_path.insert(0, SigtermInsideACallback())
+        """
+    python_path = planted_sitecustomize(tmp_path, planted)
     ours, theirs = socket.socketpair()
     try:
         result = subprocess.run(
             [sys.executable, "-m", kernel_factory.FACTORY_MODULE, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
-            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+            env={**os.environ, "PYTHONPATH": python_path},
             capture_output=True,
             text=True,
             timeout=60,

@@ -11,7 +11,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import REPO
+from conftest import REPO, planted_sitecustomize
 
 from analysis import ParameterError, RenderError, paths
 from analysis.render import output_lock, render
@@ -317,10 +317,8 @@ def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, j
     # The main thread takes Ctrl-C; one landing in an import while the warm-up thread imports too
     # could leave a module lock held. So it imports first, then makes the data files meanwhile. The
     # warm-up is made to last, so that this work certainly falls within it.
-    site, log = tmp_path / "site", tmp_path / "imports.log"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(IMPORT_LOGGER.format(log=str(log)))
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    log = tmp_path / "imports.log"
+    env = {**os.environ, "PYTHONPATH": planted_sitecustomize(tmp_path / "site", IMPORT_LOGGER.format(log=str(log)))}
     argv = ["render", "--out", str(tmp_path), "--force", "--jobs", jobs, "--report", "crisis", "reforms"]
     done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
