@@ -69,8 +69,8 @@ def plot_timeline(timeline: Timeline) -> Chart:
     """Every event on a date axis: one labelled row per event, rows grouped and shaded by phase.
 
     A range is a bar from the earliest to the latest possible day, a single day a diamond. Dates the
-    article states are solid; dates inferred from its wording are hatched and lighter (an open
-    diamond). Each row says its dates, precision and basis in words. Above ``MAX_DETAILED_EVENTS``
+    article states are solid; dates inferred from its wording or assumed are hatched and lighter (an
+    open diamond). Each row says its dates, precision and basis in words. Above ``MAX_DETAILED_EVENTS``
     events the chart counts events per month (or year) by category instead, and says so.
 
     Args:
@@ -80,7 +80,7 @@ def plot_timeline(timeline: Timeline) -> Chart:
         The Chart; with no events, a chart that says so.
     """
     events = timeline.events
-    note = sources_note(timeline, "Dates inferred where marked.")
+    note = sources_note(timeline, "Dates inferred or assumed where marked.")
     if events.empty:
         return empty_chart("Timeline", "No events in this selection", note)
     if len(events) > MAX_DETAILED_EVENTS:
@@ -109,7 +109,7 @@ def plot_timeline(timeline: Timeline) -> Chart:
     shared_note = f"{shared} events share the same window, " if shared > 2 else ""
     subtitle = (
         "Grouped by phase, in date order. Bars run from the earliest to the latest possible day; hatched, "
-        "lighter bars are dates inferred from the article's wording."
+        "lighter bars are dates inferred from the article's wording or assumed."
         + (f" {shared_note}{span_label(window_start, window_end)}." if shared_note else "")
     )
     categories = [c for c in CATEGORIES if c in set(events["category"].astype(str))]
@@ -130,29 +130,27 @@ def plot_timeline(timeline: Timeline) -> Chart:
         dates = f"{span_label(event['start'], event['end'])} · {event['date_precision']}, {basis}"
         page.text(MARGIN_IN, top + 0.04, title_lines, va="top")
         page.text(MARGIN_IN, top + 0.04 + len(title_lines) * BODY_PT * LINE, dates, SMALL_PT, color=MUTED, va="top")
-        _draw_event(ax, event, top + height / 2, basis == "inferred")
+        _draw_event(ax, event, top + height / 2, basis != "stated")
 
     handles = [Patch(facecolor=CATEGORY_STYLES[c][0], label=label(c)) for c in categories]
     handles += [
         Patch(facecolor=NEUTRAL, edgecolor=NEUTRAL, label="Date stated (solid)"),
-        Patch(facecolor=lighter(NEUTRAL), edgecolor=NEUTRAL, hatch=INFERRED_HATCH, label="Date inferred (hatched)"),
+        Patch(facecolor=lighter(NEUTRAL), edgecolor=NEUTRAL, hatch=INFERRED_HATCH, label="Date inferred or assumed (hatched)"),
     ]
     if has_day:
-        handles.append(Line2D([], [], marker="D", linestyle="none", color=NEUTRAL, label="Single day (open: inferred)"))
+        handles.append(Line2D([], [], marker="D", linestyle="none", color=NEUTRAL, label="Single day (open: not stated)"))
     page.legend(handles, depth + 0.45, ncol=4)
 
-    inferred = int((events["date_basis"] == "inferred").sum())
     per_phase = ", ".join(f"{row.label} {row.events}" for row in phases.itertuples())
     alt = (
         f"Timeline of {counted(len(events), 'event')} from {day_label(first, True)} to {day_label(last, True)}, in "
-        f"{counted(len(phases), 'phase')} ({per_phase}); {len(events) - inferred} dated as the article states, "
-        f"{inferred} inferred from its wording."
+        f"{counted(len(phases), 'phase')} ({per_phase}); {metrics.dating_phrase(events)}."
         + (f" {shared_note}{span_label(window_start, window_end, True)}." if shared_note else "")
     )
     return Chart(page.figure, title, alt, note)
 
 
-def _draw_event(ax, event, y: float, inferred: bool) -> None:
+def _draw_event(ax, event, y: float, not_stated: bool) -> None:
     colour = CATEGORY_STYLES[str(event["category"])][0]
     start = mdates.date2num(event["start"])
     if event["start"] == event["end"]:
@@ -164,7 +162,7 @@ def _draw_event(ax, event, y: float, inferred: bool) -> None:
             linestyle="none",
             color=colour,
             markeredgewidth=1.5,
-            markerfacecolor="white" if inferred else colour,
+            markerfacecolor="white" if not_stated else colour,
             gid="event-day",
             zorder=3,
         )
@@ -180,8 +178,8 @@ def _draw_event(ax, event, y: float, inferred: bool) -> None:
             edgecolor=colour,
             gid="event-span",
             zorder=3,
-            facecolor=lighter(colour) if inferred else colour,
-            hatch=INFERRED_HATCH if inferred else None,
+            facecolor=lighter(colour) if not_stated else colour,
+            hatch=INFERRED_HATCH if not_stated else None,
         )
     )
 
@@ -225,12 +223,11 @@ def _plot_event_counts(events: pd.DataFrame, note: str) -> Chart:
     page.legend(handles, 3.45, ncol=6)
     totals = counts.sum(axis=1)
     peak = totals.idxmax()
-    inferred = int((events["date_basis"] == "inferred").sum())
     alt = (
         f"Aggregate view of {counted(len(events), 'event')} from {day_label(first, True)} to "
         f"{day_label(events['end'].max(), True)}, counted per {unit} of their earliest possible day and stacked by "
         f"category; the busiest {unit} is {peak.strftime('%B %Y' if unit == 'month' else '%Y')} with "
-        f"{counted(int(totals.max()), 'event')}. {inferred:,} of the events have inferred dates."
+        f"{counted(int(totals.max()), 'event')}. Dates: {metrics.dating_phrase(events)}."
     )
     return Chart(page.figure, title, alt, note)
 
@@ -447,7 +444,9 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         column_labels = [wrap(h, column_w - 0.1, SMALL_PT, 4) for h in headings]
         footer = max(len(lines) for lines in column_labels) * SMALL_PT * LINE + 0.35
     else:
-        column_labels = [wrap(h, 2.2, SMALL_PT, 1) for h in headings]
+        # One line (up to 40 columns this narrow leave no room for a second), long enough for most
+        # titles to be read whole: it reaches down to the left margin under the first column.
+        column_labels = [wrap(h, 3.2, SMALL_PT, 1) for h in headings]
         footer = max(text_width_in(lines[0], SMALL_PT) for lines in column_labels if lines) * math.sqrt(0.5) + 0.35
     page = Page(title, subtitle, note, depth + footer, legend_height_in(len(present), 6) if detailed else 0.0)
     ax = page.axes(plot_left, plot_right, depth)

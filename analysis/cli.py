@@ -100,7 +100,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .load import DEFAULT_MAX_INPUT_MB, load_timeline
+    from .limits import DEFAULT_MAX_INPUT_MB
+    from .load import load_timeline
 
     limit = args.max_input_mb if args.max_input_mb is not None else DEFAULT_MAX_INPUT_MB
     if not 0 < limit < math.inf:  # also refuses nan, which every comparison fails

@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 
 from . import paths
 from .errors import Problem, TimelineError
+from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
 from .quotes import SourceText
 from .reading import Collector, RawTable, read_bytes, read_table, utf8_problems
 from .schema import TABLES, TABLES_BY_NAME, Field
 
-DEFAULT_MAX_INPUT_MB = 100
 MAX_HINT_IDS = 5_000
 EARLIEST_DAY = pd.Timestamp("1678-01-01")
 LATEST_DAY = pd.Timestamp("2261-12-31")
@@ -62,7 +62,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
         TimelineError: with every problem found, each naming file, line, record and field.
     """
     data_dir = Path(data_dir) if data_dir is not None else paths.DATA_DIR
-    max_bytes = None if max_input_mb is None else int(max_input_mb * 2**20)
+    max_bytes = max_bytes_of(max_input_mb)
     collector = Collector()
     timeline_dir = paths.require_timeline_dir(data_dir)
     raws: dict[str, RawTable] = {}
@@ -325,8 +325,9 @@ def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector)
         "date_precision",
         lambda row: f"precision is month but {frame['start'].iat[row]} to {frame['end'].iat[row]} is not one whole month",
     )
-    no_note = ((frame["date_basis"] == "inferred") & (frame["date_note"].str.strip() == "")).to_numpy()
-    collector.rows(raw, no_note, "date_note", lambda row: "date_basis is inferred but date_note does not say how")
+    basis = frame["date_basis"]
+    no_note = (basis.isin(("inferred", "assumed")) & (frame["date_note"].str.strip() == "")).to_numpy()
+    collector.rows(raw, no_note, "date_note", lambda row: f"date_basis is {basis.iat[row]} but date_note does not say why")
 
 
 def _check_figure_bounds(raw: RawTable | None, parsed: dict, collector: Collector) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Timeline
-from .schema import REFORM_AREAS
+from .schema import DATE_BASES, REFORM_AREAS
 
 # The story's phases, and which event categories belong to each. A data decision of ours, derived
 # from the category each event carries; documented in the report's method note.
@@ -87,6 +87,19 @@ def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
 def events_in_order(events: pd.DataFrame) -> pd.DataFrame:
     """Events sorted by earliest then latest possible day, ties kept in file order."""
     return events.sort_values(["start", "end"], kind="stable").reset_index(drop=True)
+
+
+def dating(events: pd.DataFrame) -> dict[str, int]:
+    """How many events have each date basis (stated, inferred, assumed), in the schema's order."""
+    counts = events["date_basis"].astype(str).value_counts()
+    return {basis: int(counts.get(basis, 0)) for basis in DATE_BASES}
+
+
+def dating_phrase(events: pd.DataFrame) -> str:
+    """The events' date bases in words: "10 dated as the article states, 3 inferred from its wording"."""
+    counts = dating(events)
+    words = {"stated": "dated as the article states", "inferred": "inferred from its wording", "assumed": "assumed"}
+    return ", ".join(f"{counts[basis]:,} {words[basis]}" for basis in DATE_BASES if counts[basis])
 
 
 def assign_phases(events: pd.DataFrame) -> pd.Series:

@@ -48,7 +48,7 @@ def date_phrase(start: pd.Timestamp, end: pd.Timestamp, precision: str, basis: s
             phrase = f"From {format_day(start)} to {format_day(end)}"
     else:
         phrase = f"At some time between {format_day(start)} and {format_day(end)}"
-    return phrase + (" (date inferred)" if basis == "inferred" else "")
+    return phrase + (f" (date {basis})" if basis != "stated" else "")
 
 
 def date_phrases(events: pd.DataFrame) -> list[str]:
@@ -129,9 +129,16 @@ def event_sentence(event: pd.Series) -> str:
     return f"<strong>{text(phrase)}.</strong> {text(event['summary'])}"
 
 
+# How each kind of claim is introduced to a reader (schema.CLAIM_KINDS says what each kind is).
+CLAIM_HEADINGS = {"assessment": "Assessment", "effect": "Reported effect", "basis": "Basis", "remaining": "Still to be done"}
+
+
 def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
-    who = actor_names.get(claim["actor_id"], claim["actor_id"])
-    return f"{text(who)} ({text(label(str(claim['kind'])).lower())}): {text(claim['statement'])}"
+    """Which kind of claim, by whom, and what: 'Assessment (António Guterres): …'; no actor: the article's own."""
+    actor = claim["actor_id"]
+    who = "the article" if pd.isna(actor) or actor == "" else actor_names.get(actor, actor)
+    heading = CLAIM_HEADINGS.get(str(claim["kind"]), label(str(claim["kind"])))
+    return f"{text(heading)} ({text(who)}): {text(claim['statement'])}"
 
 
 def _more(count: int, noun: str, where: str) -> str:
@@ -153,13 +160,12 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
         return '<p class="empty">No events match this selection.</p>'
     parts = []
     source_count = events["source_id"].nunique()
-    inferred = int((events["date_basis"] == "inferred").sum())
     parts.append(
         f"<p>This report covers {len(events):,} event{'s' if len(events) != 1 else ''} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
         f"{source_count} source{'s' if source_count != 1 else ''}. "
-        f"{inferred:,} of them {'has' if inferred == 1 else 'have'} dates inferred "
-        "from the article's wording, shown as spans from the earliest to the latest possible day.</p>"
+        f"Dates: {metrics.dating_phrase(events)}; those not stated are shown as spans from the earliest to the "
+        "latest day they allow, and each has a note saying how it was inferred or why it is assumed.</p>"
     )
     phases = metrics.summarize_phases(events)
     by_id = events.set_index("event_id")
@@ -176,7 +182,7 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
     names = timeline.actors.set_index("actor_id")["name"]
     remaining = metrics.remaining_work(timeline)
     for claim in remaining.head(MAX_SUMMARY_ITEMS).to_dict("records"):
-        sentence = "Still to be done, as reported: " + claim_sentence(claim, names)
+        sentence = claim_sentence(claim, names)
         parts.append(_fact(sentence, citations.cite(claim["source_id"], claim["quote"])))
     if len(remaining) > MAX_SUMMARY_ITEMS:
         parts.append(_more(len(remaining) - MAX_SUMMARY_ITEMS, "statements of what remains", "see the tables"))
@@ -204,11 +210,12 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
         notes_shown: set[str] = set()
         for event in by_id.loc[shown].reset_index().to_dict("records"):
             paragraphs.append(_fact(event_sentence(event), citations.cite(event["source_id"], event["quote"])))
-            if event["date_basis"] == "inferred":
+            if event["date_basis"] != "stated":
                 note = event["date_note"]
                 said = "the same as for the event above." if note in notes_shown else text(note)
                 notes_shown.add(note)
-                paragraphs.append(f'<p class="date-note">How the date was inferred: {said}</p>')
+                how = "How the date was inferred" if event["date_basis"] == "inferred" else "Why the date is assumed"
+                paragraphs.append(f'<p class="date-note">{how}: {said}</p>')
             for row in figures.get(event["event_id"], []):
                 paragraphs.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
             for claim in claims.get(event["event_id"], []):

@@ -40,7 +40,7 @@ LOCK_NAME = ".render.lock"
 
 def sha256_of(path: Path) -> str:
     """The file's SHA-256, as hex."""
-    with path.open("rb") as file:  # streamed: an oversized input is hashed before it is refused
+    with path.open("rb") as file:  # streamed, in blocks
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 

@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from . import paths
 from .errors import Problem
+from .limits import size_problem
 from .schema import Table
 
 # A rule broken on many rows is reported row by row up to this count, then summarized.
@@ -88,8 +89,9 @@ def _readable(path: Path, label: str, collector: Collector, max_bytes: int | Non
     if path.is_dir():
         collector.add(Problem(label, "is a folder, expected a file", missing_input=True))
         return False
-    if max_bytes is not None and size > max_bytes:
-        collector.add(Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)"))
+    problem = size_problem(size, label, max_bytes)
+    if problem is not None:
+        collector.add(problem)
         return False
     return True
 

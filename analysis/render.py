@@ -36,6 +36,7 @@ from .errors import (
 from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
+from .limits import refuse_oversized
 from .outputs import (
     cache_key,
     check_out_dir,
@@ -350,9 +351,9 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
 def _preload_exporters(formats: tuple[str, ...]) -> None:
     """Import and warm the exporters while the first kernel runs, off the critical path.
 
-    Exporting a one-cell notebook compiles the page template; laying out its PDF loads Pango's
-    fonts and, for the word hyphenated in a narrow data-table cell as the report's tables are,
-    the hyphenation dictionary. What is left for each report is its own page.
+    Exporting a one-cell notebook compiles the page template; laying out its PDF, a data table as
+    the report's are, loads Pango's fonts and the rest of WeasyPrint. What is left for each report
+    is its own page.
     """
     import nbformat
 
@@ -513,7 +514,10 @@ def render(
         for variant, parameters in plans:
             source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
             paths.require_timeline_dir(source)
-            input_hashes = {name: sha256_of(path) for name, path in input_files(source, paths.REPORT_NOTEBOOK).items()}
+            files = input_files(source, paths.REPORT_NOTEBOOK)
+            # Hashing reads a file whole: one the loader would refuse for its size is refused first.
+            refuse_oversized([path for name, path in files.items() if name.startswith("data/")])
+            input_hashes = {name: sha256_of(path) for name, path in files.items()}
             key = cache_key(input_hashes, parameters, tuple(formats), versions)
             # Unchanged inputs were validated when the published report was made: skip, quickly.
             if not force and is_current(out_dir / f"{variant.name}.manifest.json", key, out_dir):

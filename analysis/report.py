@@ -182,11 +182,15 @@ class Report:
         return Fragment(
             '<section id="method"><h2>Method</h2>'
             "<p>Every event, actor, figure and claim comes from the article and carries the sentence it "
-            "comes from, checked word for word against the article's text. Dates are stored as the "
-            "earliest and latest possible day; where the article gives no date, the bounds are "
-            "inferred from its wording and the inference is explained. Vague numbers keep their "
-            "uncertainty: “Hundreds” is recorded as at least 100 (ACLED's convention) with no upper "
-            "bound, “more than 200” as at least 201. Nothing the article does not state is added.</p>"
+            "comes from, checked word for word against the article's text. Each date is stored as a "
+            "first and a last day: the article's own where it gives one; bounds inferred from its "
+            "wording where it implies one (“over the last five months”, a round figure, gives "
+            "approximate bounds), with the inference explained; and where it gives none, the period "
+            "of the work the event is reported with, marked as assumed, with a note saying why. Vague "
+            "numbers keep their uncertainty: “Hundreds” is recorded as at least 100 (the figure "
+            "ACLED's codebook uses for it) with no upper bound, “more than 200” as at least 201. "
+            "Statements the article makes in its own voice are attributed to the article. Nothing "
+            "the article does not state is added beyond these marked inferences and assumptions.</p>"
             f"<p>Phases are derived from each event's category: {text(phases)}.</p></section>"
         )
 
@@ -199,14 +203,18 @@ class Report:
         start, end = self.parameters["start"], self.parameters["end"]
         pieces = []
         if start is not None or end is not None:
+            # An event is kept if any day it may have happened on is in the window, so the events
+            # shown can run beyond it; said here, since the summary gives their whole span.
             pieces.append(
-                f"events from {format_day(start) if start is not None else 'the beginning'} "
-                f"to {format_day(end) if end is not None else 'the end'}"
+                f"events that may have happened, at least in part, between "
+                f"{format_day(start) if start is not None else 'the beginning'} "
+                f"and {format_day(end) if end is not None else 'the end'}"
             )
         if self.parameters["actors"]:
-            pieces.append("involving " + ", ".join(text(a) for a in self.parameters["actors"]))
+            names = self.full.actors.set_index("actor_id")["name"]
+            pieces.append("involving " + ", ".join(text(names.get(a, a)) for a in self.parameters["actors"]))
         if self.parameters["categories"]:
-            pieces.append("of category " + ", ".join(text(c) for c in self.parameters["categories"]))
+            pieces.append("of category " + ", ".join(text(label(c).lower()) for c in self.parameters["categories"]))
         shown = f"{len(self.timeline.events)} of {len(self.full.events)} events"
         return f"Selection: {'; '.join(pieces)} ({shown})." if pieces else f"The whole article ({shown})."
 
@@ -251,7 +259,8 @@ class Report:
     def _remaining_table(self) -> tuple[str, pd.DataFrame]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actors.set_index("actor_id")["name"]
-        frame = pd.DataFrame({"Who": remaining["actor_id"].map(names), "What remains to be done": remaining["statement"]})
+        who = remaining["actor_id"].map(names).fillna("The article")  # a claim with no actor is the article's own
+        frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
         return "What remains to be done", frame
 
 

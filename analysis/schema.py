@@ -81,12 +81,19 @@ DATE_PRECISIONS = {
     "day": "A single known day: start equals end.",
     "range": "A stated span of days: start and end are its first and last day.",
     "month": "Known only to the month: start and end are the month's first and last day.",
-    "approximate": "Only bounds are known: start and end are the earliest and latest possible day.",
+    "approximate": (
+        "Only bounds are known: start and end are the earliest and latest possible day, or the bounds "
+        'that a round figure of the article gives ("over the last five months"); date_note says which.'
+    ),
 }
 
 DATE_BASES = {
     "stated": "The article gives the date in its own words.",
     "inferred": "We derived the date from the article's words; date_note says how.",
+    "assumed": (
+        "The article gives no date; we place the event in the period of the work it is reported with, "
+        "whose bounds start and end are. It may have begun earlier; date_note says why it is placed there."
+    ),
 }
 
 REFORM_AREAS = {
@@ -194,11 +201,11 @@ EVENTS = Table(
         Field(
             "date_basis",
             "string",
-            "Whether the article states the date or we inferred it.",
+            "Whether the article states the date, we inferred it, or we assumed it.",
             required=True,
             enum=DATE_BASES,
         ),
-        Field("date_note", "string", "How the date was inferred and from which words; required when inferred."),
+        Field("date_note", "string", "How the date was inferred or why it was assumed, from which words; required then."),
         Field("date_text", "string", "The article's own words for the time, verbatim, where it has any.", verbatim=True),
         Field("location", "string", "Where it happened, in the article's words; empty where not stated."),
         _ref("source_id", "The source that reports the event."),
@@ -209,7 +216,7 @@ EVENTS = Table(
     may_be_empty=False,
     rules=(
         "end is not before start",
-        "date_note is required when date_basis is inferred",
+        "date_note is required when date_basis is inferred or assumed",
         "date_precision day means start equals end; month means the first to the last day of one month",
         "quote and date_text are found verbatim in the source",
     ),
@@ -279,7 +286,7 @@ CLAIMS = Table(
     fields=(
         _id("claim_id", "Stable slug naming the claim."),
         _ref("event_id", "The event the claim is about."),
-        _ref("actor_id", "Who makes the claim."),
+        _ref("actor_id", "Who makes the claim; empty where the article makes it in its own voice.", required=False),
         Field("kind", "string", "What sort of claim it is.", required=True, enum=CLAIM_KINDS),
         Field("statement", "string", "The claim in our words, staying within the quote.", required=True),
         _ref("source_id", "The source that reports the claim."),

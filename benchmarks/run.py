@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("load_scale.py", "render_speed.py")
+BENCHMARKS = ("load_scale.py", "render_speed.py", "hostile_inputs.py")
 
 
 def main() -> int:

@@ -121,14 +121,14 @@ def no_pyplot_figures():
 # --- timeline ----------------------------------------------------------------------------------
 
 
-def test_timeline_draws_one_span_per_event_hatched_where_inferred(real):
+def test_timeline_draws_one_span_per_event_hatched_where_not_stated(real):
     chart = charts.plot_timeline(real)
     spans = with_gid(chart, "event-span", Rectangle)
     assert len(spans) == 13
-    assert sum(bool(s.get_hatch()) for s in spans) == (real.events["date_basis"] == "inferred").sum() == 12
+    assert sum(bool(s.get_hatch()) for s in spans) == (real.events["date_basis"] != "stated").sum() == 12
     assert with_gid(chart, "event-day") == []
     assert "13 events" in chart.title
-    assert "13 events" in chart.alt_text and "12 inferred" in chart.alt_text
+    assert "1 dated as the article states, 8 inferred from its wording, 4 assumed." in chart.alt_text
     assert "8 events share the same window, 1 November 2016 – 19 April 2017" in chart.alt_text
 
 
@@ -149,7 +149,8 @@ def test_timeline_labels_every_event_its_dates_and_every_phase(real):
         assert label in drawn
     assert "8–12 Jul 2016 · range, stated" in drawn
     assert "Mar 2017 · month, inferred" in drawn
-    assert "Date inferred (hatched)" in drawn and "Date stated (solid)" in drawn
+    assert "Nov 2016 – 19 Apr 2017 · approximate, assumed" in drawn
+    assert "Date inferred or assumed (hatched)" in drawn and "Date stated (solid)" in drawn
 
 
 def test_timeline_filter_draws_fewer_marks(crisis):
@@ -158,20 +159,22 @@ def test_timeline_filter_draws_fewer_marks(crisis):
     assert "2 events" in chart.title and "2 events" in chart.alt_text
 
 
-def test_timeline_single_days_are_markers_open_when_inferred():
+def test_timeline_single_days_are_markers_open_when_not_stated():
     timeline = tiny(
         [
             event("stated-day", "2017-01-05"),
             event("inferred-day", "2017-02-05", date_basis="inferred", date_note="n"),
+            event("assumed-day", "2017-02-15", date_basis="assumed", date_note="n"),
             event("a-range", "2017-01-01", "2017-01-31", date_precision="month"),
         ]
     )
     chart = charts.plot_timeline(timeline)
     days = with_gid(chart, "event-day", Line2D)
-    assert len(days) == 2 and len(with_gid(chart, "event-span")) == 1
+    assert len(days) == 3 and len(with_gid(chart, "event-span")) == 1
     faces = sorted(str(day.get_markerfacecolor()) for day in days)
-    assert faces == sorted([chart_layout.CATEGORY_STYLES["reform"][0], "white"])
-    assert "Single day (open: inferred)" in all_text(chart)
+    assert faces == sorted([chart_layout.CATEGORY_STYLES["reform"][0], "white", "white"])
+    assert "Single day (open: not stated)" in all_text(chart)
+    assert "2 dated as the article states, 1 inferred from its wording, 1 assumed." in chart.alt_text
 
 
 def test_timeline_labels_do_not_overlap_and_stay_on_the_page(real):
@@ -312,6 +315,8 @@ def test_actor_matrix_column_labels_do_not_overlap(real):
             assert not one.overlaps(other), (first.get_text(), second.get_text())
     rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
     assert len(rotated) == 13
+    whole = [t.get_text() for t in rotated if not t.get_text().endswith("…")]
+    assert len(whole) >= 8 and "Fighting in Juba between the SPLA and the SPLM/A-IO" in whole  # 2 of 13 when cut at 2.2 in
     steps = np.diff([t.get_position()[0] for t in rotated])
     # At 45 degrees, neighbours stand apart by the column step times sin 45: more than a line of text.
     assert steps.min() * np.sqrt(0.5) > chart_layout.SMALL_PT * chart_layout.LINE
@@ -331,14 +336,14 @@ def test_reform_tracker_marks_status_per_measure(real):
     chart = charts.plot_reform_tracker(real)
     (effect,) = with_gid(chart, "status-effect", Line2D)
     (none,) = with_gid(chart, "status-none", Line2D)
-    assert (len(effect.get_xdata()), len(none.get_xdata())) == (3, 5)
+    assert (len(effect.get_xdata()), len(none.get_xdata())) == (6, 2)
     assert none.get_markerfacecolor() == "white"
     drawn = all_text(chart)
     for area in ("Protection of civilians · 4 measures", "Crisis response", "Staff safety", "Posture"):
         assert area in drawn
     assert "UNMISS, troop and police contributing countries" in drawn
     assert "8 measures in 5 areas" in chart.title
-    assert "an effect or assessment is reported for 3 and none is stated for 5" in chart.alt_text
+    assert "an effect or assessment is reported for 6 and none is stated for 2" in chart.alt_text
 
 
 def test_reform_tracker_without_measures_says_so(crisis):

@@ -390,7 +390,9 @@ def edit_cells(data: DataCopy, table: str, key: str, value: str, **changes: str)
 # --- cases 1-19: bad input, through the command line, no kernel -------------------------------------------
 
 
-def refused_by_cli(data_root: Path, out: Path, code: int, *messages: str, tmp_path: Path, render_too: bool = True) -> None:
+def refused_by_cli(
+    data_root: Path, out: Path, code: int, *messages: str, tmp_path: Path, render_too: bool = True, env: dict | None = None
+) -> None:
     """``validate`` and ``render`` both exit ``code`` with every message, start no kernel, change nothing."""
     before = published(out)
     commands = [analysis_argv("validate", "--data", str(data_root))]
@@ -398,7 +400,7 @@ def refused_by_cli(data_root: Path, out: Path, code: int, *messages: str, tmp_pa
         commands.append(
             analysis_argv("render", "--data", str(data_root), "--out", str(out), "--report", "crisis", "--format", "html")
         )
-    runs = [finish(started) for started in [start(argv, tmp_path / "logs") for argv in commands]]
+    runs = [finish(started) for started in [start(argv, tmp_path / "logs", env) for argv in commands]]
     for run in runs:
         assert run.code == code, run.stderr
         assert "Traceback" not in run.stderr
@@ -568,7 +570,12 @@ def test_case_12_quote_not_verbatim(data_copy, out, tmp_path, quote, difference)
     line = data_copy.line_of("figures", "juba-killed,")
     data_copy.replace("figures", QUOTE, quote)
     message = f'figures.csv:{line}: figure "juba-killed": quote '
-    refused_by_cli(data_copy.root, out, 65, message, "closest passage, at line 15:", difference, tmp_path=tmp_path)
+    article_lines = (data_copy.root / "sources" / "un-news-2017-04-19.md").read_text(encoding="utf-8").split("\n")
+    (number,) = [n for n, text in enumerate(article_lines, start=1) if QUOTE in text]
+    column = article_lines[number - 1].index(QUOTE) + 1
+    character = next(i for i, (a, b) in enumerate(zip(quote, QUOTE, strict=False), start=1) if a != b)
+    where = f"the closest passage, at line {number}:{column}, differs at character {character} of the quote: "
+    refused_by_cli(data_copy.root, out, 65, message, where + difference, tmp_path=tmp_path)
 
 
 def test_case_12_decision_white_space_runs_are_one_space(data_copy, tmp_path):
@@ -623,37 +630,51 @@ def test_case_16_toml_duplicate_key_and_nesting_bomb(driver, out, tmp_path):
     assert_invariants(out, before)
 
 
-def test_case_16_the_nesting_bomb_fails_in_under_a_second(tmp_path):
-    from analysis import TimelineError
-
-    bomb = toml_variants(tmp_path, "x = " + "[" * 100_000 + "]" * 100_000 + "\n")
-    began = time.perf_counter()
-    with pytest.raises(TimelineError, match="nested too deeply"):
-        load_variants(bomb)
-    assert time.perf_counter() - began < 1.0
-
-
 def test_case_16_yaml_style_tags_in_toml_are_plain_text(tmp_path):
-    text = '[[report]]\nname = "crisis"\ntitle = "!!python/object/apply:os.system [\'touch SENTINEL\']"\n'
-    (variant,) = load_variants(toml_variants(tmp_path, text))
-    assert variant.title == "!!python/object/apply:os.system ['touch SENTINEL']"
-    assert not (tmp_path / "SENTINEL").exists()
+    sentinel = tmp_path / "SENTINEL"
+    payload = f"!!python/object/apply:os.system ['touch {sentinel}']"
+    (variant,) = load_variants(toml_variants(tmp_path, f'[[report]]\nname = "crisis"\ntitle = "{payload}"\n'))
+    assert variant.title == payload
+    assert not sentinel.exists()
+
+
+OPEN_LOGGER = """
+import os, sys
+
+def _log_opens(event, args):
+    if event == "open" and args and os.fspath(args[0]) == os.environ["WATCHED_FILE"]:
+        with open(os.environ["OPEN_LOG"], "a") as log:
+            log.write("opened\\n")
+
+sys.addaudithook(_log_opens)
+"""
 
 
 def test_case_17_huge_file_is_refused_before_parsing(data_copy, out, tmp_path):
-    with data_copy.csv("events").open("r+b") as handle:
+    events = data_copy.csv("events")
+    opens = tmp_path / "opens.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": planted_sitecustomize(tmp_path / "site", OPEN_LOGGER),
+        "WATCHED_FILE": str(events),
+        "OPEN_LOG": str(opens),
+    }
+    # Control: a file of normal size is opened, and the hook sees it.
+    assert finish(start(analysis_argv("validate", "--data", str(data_copy.root)), tmp_path / "logs", env)).code == 0
+    assert opens.read_text() != ""
+    opens.unlink()
+    with events.open("r+b") as handle:
         handle.truncate(200 * 2**20)  # sparse: 200 MB that cost nothing to write and must never be read
-    began = time.monotonic()
     refused_by_cli(
-        data_copy.root, out, 65, "events.csv: is 200.0 MB; the limit is 100 MB (set --max-input-mb)", tmp_path=tmp_path
+        data_copy.root, out, 65, "events.csv: is 200.0 MB; the limit is 100 MB (set --max-input-mb)", tmp_path=tmp_path, env=env
     )
-    assert time.monotonic() - began < 20
+    assert not opens.exists()  # refused from its size alone: never opened, so never read or parsed
 
 
 def test_case_17_five_megabyte_cell_and_the_limit_option(data_copy, tmp_path):
     edit_cells(data_copy, "events", "event_id", "juba-fighting", summary="word " * 2**20)
     run = finish(start(analysis_argv("validate", "--data", str(data_copy.root)), tmp_path / "logs"))
-    assert run.code == 0 and run.seconds < 20, run.stderr
+    assert run.code == 0, run.stderr  # its speed: benchmarks/hostile_inputs.py
     run = finish(start(analysis_argv("validate", "--data", str(data_copy.root), "--max-input-mb", "1"), tmp_path / "logs"))
     assert run.code == 65 and "events.csv: is 5.0 MB; the limit is 1 MB (set --max-input-mb)" in run.stderr
     for bad in ("0", "-1", "nan", "inf"):
@@ -665,7 +686,7 @@ def test_case_17_a_million_rows_fail_fast_with_bounded_memory(data_copy, tmp_pat
     lines = data_copy.lines("event_actors")
     data_copy.csv("event_actors").write_text("\n".join([lines[0], *[lines[1]] * 1_000_000]) + "\n", encoding="utf-8")
     run = finish(start(analysis_argv("validate", "--data", str(data_copy.root)), tmp_path / "logs"))
-    assert run.code == 65 and run.seconds < 30, run.stderr
+    assert run.code == 65, run.stderr  # its speed: benchmarks/hostile_inputs.py
     assert "duplicate event_id/actor_id/role (first defined at line 2)" in run.stderr
     assert "and 999,949 more rows with the same problem" in run.stderr
     assert run.peak_rss < 2**30, f"peak memory {run.peak_rss / 2**20:.0f} MB"
@@ -840,7 +861,6 @@ def test_case_25_kernel_crash(capsys, notebook_with, out, cell, message):
     notebook_with(cell, "y = 2")
     code, stderr = render_in_process(capsys, out, "--format", "html")
     assert code == 70 and message in stderr, stderr
-    assert not (out / "crisis.pdf").exists()
     assert_invariants(out, before)
 
 
@@ -848,10 +868,8 @@ def test_case_25_kernel_crash(capsys, notebook_with, out, cell, message):
 def test_case_26_cell_timeout(capsys, notebook_with, out):
     before = published(out)
     notebook_with("x = 1", "import time\ntime.sleep(3600)")
-    began = time.monotonic()
     code, stderr = render_in_process(capsys, out, "--format", "html", "--timeout", "2")
     assert code == 70 and "cell 3 timed out after 2 s; the kernel was shut down" in stderr, stderr
-    assert time.monotonic() - began < 30
     assert_invariants(out, before, pids={os.getpid()})
 
 
@@ -1028,7 +1046,7 @@ def test_case_30_interrupted_while_exporting(driver, out, tmp_path, signum, code
     marker = tmp_path / step
     config = {"notebook": str(tiny_notebook(tmp_path / "notebook", "x = 1")), step: str(marker)}
     run = interrupt(driver, config, out, tmp_path, marker, signum, "--format", "html,pdf")
-    assert run.code == code and word in run.stderr, run.stderr
+    assert run.code == code and run.stderr.strip() == word, run.stderr  # one message, no traceback
     assert_invariants(out, before, pids={run.pid})
 
 
@@ -1041,7 +1059,7 @@ def test_case_30_interrupted_while_publishing(driver, out, tmp_path, signum, cod
     marker = tmp_path / "publishing"
     config = {"notebook": str(tiny_notebook(tmp_path / "notebook", "x = 1")), "stall_publish": str(marker)}
     run = interrupt(driver, config, out, tmp_path, marker, signum, "--format", "html")
-    assert run.code == code and word in run.stderr, run.stderr
+    assert run.code == code and run.stderr.strip() == word, run.stderr  # one message, no traceback
     after = published(out)
     assert after["crisis.ipynb"] != before["crisis.ipynb"] and complete("crisis.ipynb", after["crisis.ipynb"])
     assert {name: data for name, data in after.items() if name != "crisis.ipynb"} == {
@@ -1060,15 +1078,17 @@ def test_case_30_a_ctrl_c_python_drops_still_interrupts(driver, out, tmp_path, j
     # The KeyboardInterrupt is lost where it landed; the flag the CLI's handler set stops the render
     # at its next wait, and nothing of "Exception ignored" is printed.
     before = published(out)
-    marker = tmp_path / "dropped"
-    notebook = tiny_notebook(tmp_path / "notebook", "import time\ntime.sleep(60)")
+    marker, ran_to_the_end = tmp_path / "dropped", tmp_path / "slept"
+    notebook = tiny_notebook(
+        tmp_path / "notebook", f"import pathlib, time\ntime.sleep(20)\npathlib.Path({str(ran_to_the_end)!r}).touch()"
+    )
     config = {"notebook": str(notebook), "drop_interrupt": str(marker)}
     argv = driver_argv(driver, config, "render", "--out", str(out), "--force", "--jobs", jobs, "--format", "html")
     started, mark = start_jobs(argv, tmp_path)
-    run = finish(started, timeout=60)
+    run = finish(started, timeout=120)
     assert marker.exists()
     assert run.code == 130 and run.stderr.strip() == "interrupted", run.stderr  # the dropped one is not printed
-    assert run.seconds < 30, "the render ran its notebooks to the end instead of stopping"
+    assert not ran_to_the_end.exists(), "the render ran its notebooks to the end instead of stopping"
     assert_batch_left_nothing(out, before, run, mark)
 
 
@@ -1351,9 +1371,11 @@ def test_case_32_pdf_library_missing_publishes_nothing(capsys, monkeypatch, out)
     # found before any kernel starts.
     before = published(out)
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # `import weasyprint` now raises ImportError
+    launched = []
+    monkeypatch.setattr(render_module, "launch_kernel", lambda *args: launched.append(args) or RuntimeError("no kernel"))
     code, stderr = render_in_process(capsys, out, "--format", "html,pdf")
     assert code == 69 and "PDF export needs WeasyPrint and its Pango library: weasyprint is not installed" in stderr, stderr
-    assert not (out / "crisis.pdf").exists()
+    assert launched == []  # refused before any kernel was asked for
     assert_invariants(out, before)
     assert run_in_process(capsys, "render", "--report", "crisis", "--out", str(out), "--format", "html")[0] == 0
 

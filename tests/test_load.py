@@ -225,7 +225,17 @@ def test_inferred_date_without_note(data_copy):
     lines[number - 1] = re.sub(r',month,inferred,"[^"]*",', ",month,inferred,,", lines[number - 1])
     data_copy.write_lines("events", lines)
     assert only_problem(data_copy.root).endswith(
-        f'events.csv:{number}: event "follow-up-mission": date_basis is inferred but date_note does not say how (field date_note)'
+        f'events.csv:{number}: event "follow-up-mission": date_basis is inferred but date_note does not say why (field date_note)'
+    )
+
+
+def test_assumed_date_without_note(data_copy):
+    number = data_copy.line_of("events", "dismounted-patrols,")
+    lines = data_copy.lines("events")
+    lines[number - 1] = re.sub(r',approximate,assumed,"[^"]*",', ",approximate,assumed,,", lines[number - 1])
+    data_copy.write_lines("events", lines)
+    assert only_problem(data_copy.root).endswith(
+        f'events.csv:{number}: event "dismounted-patrols": date_basis is assumed but date_note does not say why (field date_note)'
     )
 
 

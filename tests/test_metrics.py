@@ -296,9 +296,9 @@ def test_summarize_phases_of_the_real_timeline():
     phases = metrics.summarize_phases(load_timeline().events)
     assert list(phases["phase"]) == ["crisis", "investigation", "implementation", "assessment"]
     assert list(phases["events"]) == [1, 1, 8, 3]
-    # crisis 8-12 July 2016; investigation from 8 July: -4; implementation from 1 November after
-    # 19 November: -18; assessment from 1 March 2017 after 19 April 2017: -49.
-    assert phases["gap_days"].tolist() == [pd.NA, -4, -18, -49]
+    # crisis 8-12 July 2016; investigation from 8 July: -4; implementation from 1 November 2016
+    # after 19 April 2017: -169; assessment from 1 March 2017 after 19 April 2017: -49.
+    assert phases["gap_days"].tolist() == [pd.NA, -4, -169, -49]
     assert phases["event_ids"].iloc[3] == ("follow-up-mission", "sg-letter", "more-to-be-done")
 
 
@@ -483,5 +483,6 @@ def test_remaining_work_of_the_real_timeline():
     remaining = metrics.remaining_work(load_timeline())
     assert remaining["claim_id"].tolist() == ["more-needs-to-be-done"]
     assert remaining["statement"].iloc[0] == (
-        "While much has been achieved, more needs to be done to raise and sustain the performance bar."
+        "While much has been achieved, more needs to be done to raise and sustain the performance bar, "
+        "including through ongoing reviews and revised strategies."
     )

@@ -215,8 +215,11 @@ def test_event_and_claim_sentences():
     )
     names = timeline.actors.set_index("actor_id")["name"]
     claim = timeline.claims.iloc[0]
-    assert claim_sentence(claim, names) == "The Secretary-General (remaining): More is needed."
-    assert claim_sentence(claim, names.iloc[:0]) == "sg (remaining): More is needed."  # unknown actor: its id
+    assert claim_sentence(claim, names) == "Still to be done (The Secretary-General): More is needed."
+    assert claim_sentence(claim, names.iloc[:0]) == "Still to be done (sg): More is needed."  # unknown actor: its id
+    unattributed = claim.copy()
+    unattributed["actor_id"] = ""  # an empty cell: the article's own voice
+    assert claim_sentence(unattributed, names) == "Still to be done (the article): More is needed."
 
 
 # --- citations ---------------------------------------------------------------------------------
@@ -276,13 +279,14 @@ def test_executive_summary_and_phase_sections_exact():
     summary = executive_summary(timeline, citations)
     assert summary.split("\n") == [
         "<p>This report covers 2 events between 8 July 2016 and 19 April 2017, drawn from 1 source. "
-        "1 of them has dates inferred from the article's wording, shown as spans from the earliest to the "
-        "latest possible day.</p>",
+        "Dates: 1 dated as the article states, 1 inferred from its wording; those not stated are shown as "
+        "spans from the earliest to the latest day they allow, and each has a note saying how it was "
+        "inferred or why it is assumed.</p>",
         f'<p class="fact"><em>Crisis: the Juba fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
         f"no upper bound given).{cite(3, 1)}</p>",
-        f'<p class="fact">Still to be done, as reported: The Secretary-General (remaining): More is needed.{cite(4, 1)}</p>',
+        f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 1)}</p>',
     ]
     sections = phase_sections(timeline, citations)
     assert list(sections) == ["crisis", "assessment"]
@@ -297,7 +301,7 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="fact"><strong>At some time between 1 April 2017 and 19 April 2017 (date inferred).</strong> '
         f"A letter was written.{cite(2, 2)}</p>",
         '<p class="date-note">How the date was inferred: From “for April”.</p>',
-        f'<p class="fact">The Secretary-General (remaining): More is needed.{cite(4, 2)}</p>',
+        f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 2)}</p>',
     ]
     assert len(citations) == 4
 
@@ -339,7 +343,7 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
     sources = BeautifulSoup(citations.sources_html(), "html.parser")
     rows = fact_rows(timeline)
     facts = body.find_all("p", class_="fact")
-    assert len(facts) == 7 + 13 + 2 + 6  # summary: 4 phases, 2 figures, 1 remaining; sections: every row
+    assert len(facts) == 7 + 13 + 2 + 9  # summary: 4 phases, 2 figures, 1 remaining; sections: every row
     first_use: list[int] = []
     for fact in facts:
         links = fact.select("sup.cite > a")
@@ -474,13 +478,13 @@ def test_report_of_a_selection():
     report = Report(title="Crisis", start="2016-07-01", end="2016-07-31")
     header = BeautifulSoup(str(report.header()), "html.parser")
     assert header.find("p", class_="selection").get_text() == (
-        "Selection: events from 1 July 2016 to 31 July 2016 (2 of 13 events)."
+        "Selection: events that may have happened, at least in part, between 1 July 2016 and 31 July 2016 (2 of 13 events)."
     )
     assert [a["href"] for a in header.select("nav a")][2:4] == ["#phase-crisis", "#phase-investigation"]
-    assert "1 of them has dates inferred" in str(report.summary())
+    assert "1 dated as the article states, 1 inferred from its wording;" in str(report.summary())
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
-        "Selection: involving guterres; of category communication, assessment (2 of 13 events)."
+        "Selection: involving António Guterres; of category communication, assessment (2 of 13 events)."
     )
     assert Report(start="2017-03-01").timeline.events["event_id"].tolist()[-3:] == [
         "follow-up-mission",
@@ -605,3 +609,22 @@ def test_date_phrases_agree_with_date_phrase_row_by_row():
     expected = [date_phrase(row.start, row.end, str(row.date_precision), str(row.date_basis)) for row in events.itertuples()]
     assert date_phrases(events) == expected
     assert len(set(expected)) >= 5
+
+
+def test_a_claim_the_article_makes_in_its_own_voice_is_the_articles():
+    timeline = load_timeline()
+    sections = phase_sections(timeline, Citations(timeline.sources))
+    facts = [p.get_text() for p in BeautifulSoup("\n".join(sections.values()), "html.parser").find_all("p", class_="fact")]
+    basis = [fact for fact in facts if "observations are based on" in fact]
+    assert len(basis) == 1 and basis[0].startswith("Basis (the article): The letter's observations are based on")
+    assert not any("(António Guterres)" in fact for fact in basis)
+
+
+def test_assumed_dates_are_said_to_be_assumed_with_their_reason():
+    timeline = load_timeline()
+    sections = phase_sections(timeline, Citations(timeline.sources))
+    page = BeautifulSoup("\n".join(sections.values()), "html.parser")
+    patrols = next(p for p in page.find_all("p", class_="fact") if "dismounted patrols" in p.get_text())
+    assert patrols.strong.get_text() == "At some time between 1 November 2016 and 19 April 2017 (date assumed)."
+    note = patrols.find_next_sibling("p")
+    assert note["class"] == ["date-note"] and note.get_text().startswith("Why the date is assumed: The article gives no date.")

@@ -113,10 +113,11 @@ def test_a_killed_child_has_its_half_done_here():
 
 
 def stall_in_a_child(parent: int, pid_file: Path) -> None:
-    """In a forked child: write its pid, then wait without working; in ``parent``, return at once."""
+    """In a forked child: write its pid, then wait without working, then say so; in ``parent``, return at once."""
     if os.getpid() != parent:
         pid_file.write_text(str(os.getpid()))
-        time.sleep(60)
+        time.sleep(20)
+        pid_file.with_suffix(".waited").touch()
 
 
 def test_a_child_that_stops_working_is_stopped_and_its_half_done_here(tmp_path):
@@ -126,10 +127,9 @@ def test_a_child_that_stops_working_is_stopped_and_its_half_done_here(tmp_path):
         stall_in_a_child(parent, pid_file)
         return item
 
-    started = time.monotonic()
     assert parallel.forked_map(stuck_in_the_child, ITEMS, stall_seconds=0.5) == ITEMS
-    assert time.monotonic() - started < 10
     assert_gone(pid_file)
+    assert not pid_file.with_suffix(".waited").exists()  # stopped while it stalled, not waited for
 
 
 def test_a_child_that_works_longer_than_the_stall_time_is_waited_for():
@@ -166,9 +166,7 @@ def test_a_child_stuck_on_a_lock_another_thread_held_is_given_up(tmp_path):
         return item
 
     try:
-        started = time.monotonic()
-        assert parallel.forked_map(locking, ITEMS, stall_seconds=0.5) == ITEMS
-        assert time.monotonic() - started < 10
+        assert parallel.forked_map(locking, ITEMS, stall_seconds=0.5) == ITEMS  # the child never could return
     finally:
         release.set()
         holder.join()

@@ -1,0 +1,33 @@
+"""The input size limit: its default, and the problem a file over it is, found from its size before a byte is read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import paths
+from .errors import Problem, TimelineError
+
+DEFAULT_MAX_INPUT_MB = 100
+
+
+def max_bytes_of(max_input_mb: float | None) -> int | None:
+    return None if max_input_mb is None else int(max_input_mb * 2**20)
+
+
+def size_problem(size: int, label: str, max_bytes: int | None) -> Problem | None:
+    """The problem of a file of ``size`` bytes over the limit, or None."""
+    if max_bytes is not None and size > max_bytes:
+        return Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)")
+    return None
+
+
+def refuse_oversized(files: list[Path], max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> None:
+    """Refuse the files over the limit, as the loader would, before anything (such as a hash) reads them whole.
+
+    Raises:
+        TimelineError: one problem per file over the limit.
+    """
+    max_bytes = max_bytes_of(max_input_mb)
+    problems = [size_problem(path.stat().st_size, paths.display(path), max_bytes) for path in files]
+    if any(problems):
+        raise TimelineError([problem for problem in problems if problem is not None])
