@@ -103,9 +103,11 @@ class Citations:
                 )
                 if part
             )
+            uses = self._uses[number]
             backlinks = " ".join(
-                f'<a class="back" href="#cite-{number}-{use}" aria-label="back to citation {number}">↩</a>'
-                for use in range(1, self._uses[number] + 1)
+                f'<a class="back" href="#cite-{number}-{use}" '
+                f'aria-label="back to citation {number}{f", use {use} of {uses}" if uses > 1 else ""}">↩</a>'
+                for use in range(1, uses + 1)
             )
             items.append(f'<li id="source-{number}"><blockquote>{text(quote)}</blockquote> {where}. {backlinks}</li>')
         return '<ol class="sources">\n' + "\n".join(items) + "\n</ol>"

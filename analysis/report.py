@@ -123,7 +123,11 @@ class Report:
         return Fragment(f'<section id="charts"><h2>Charts</h2>\n{figures}\n</section>')
 
     def chart(self, name: str) -> Fragment:
-        """One chart as an embedded PNG; its alt text, generated from the data, is also its caption."""
+        """One chart as an embedded PNG, named by its title; its description, generated from the data, is its caption.
+
+        The alt text is the title, not the description: a screen reader then reads the description
+        once (the caption), and print shows it under the chart.
+        """
         from . import charts
 
         plotters = {
@@ -139,7 +143,7 @@ class Report:
         return Fragment(
             f'<figure class="chart" id="chart-{name}">'
             # alt is an attribute: escaped, but never wrapped in <bdi> as text() does for body text
-            f'<img src="data:image/png;base64,{png}" alt="{html.escape(chart.alt_text, quote=True)}">'
+            f'<img src="data:image/png;base64,{png}" alt="{html.escape("Chart: " + chart.title, quote=True)}">'
             f"<figcaption>{text(chart.alt_text)}</figcaption></figure>"
         )
 

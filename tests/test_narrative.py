@@ -252,8 +252,8 @@ def test_sources_list_with_back_links_exact():
     assert citations.sources_html() == (
         '<ol class="sources">\n'
         '<li id="source-1"><blockquote>First quote.</blockquote> <cite>Article</cite>, UN News, 19 April 2017. '
-        '<a class="back" href="#cite-1-1" aria-label="back to citation 1">↩</a> '
-        '<a class="back" href="#cite-1-2" aria-label="back to citation 1">↩</a></li>\n'
+        '<a class="back" href="#cite-1-1" aria-label="back to citation 1, use 1 of 2">↩</a> '
+        '<a class="back" href="#cite-1-2" aria-label="back to citation 1, use 2 of 2">↩</a></li>\n'
         '<li id="source-2"><blockquote>Second quote.</blockquote> <cite>Article</cite>, UN News, 19 April 2017. '
         '<a class="back" href="#cite-2-1" aria-label="back to citation 2">↩</a></li>\n'
         "</ol>"
@@ -569,9 +569,9 @@ def test_report_with_hostile_data_is_inert(data_copy):
     assert line in quotes
 
 
-def test_chart_alt_text_is_an_escaped_attribute(monkeypatch):
-    hostile_alt = f'{ALL_HOSTILE} "quoted"'
-    chart = types.SimpleNamespace(figure=None, title="<b>Title</b>", alt_text=hostile_alt, source_note="Note")
+def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
+    hostile_alt, hostile_title = f'{ALL_HOSTILE} "quoted"', f'<b>Title</b> {ALL_HOSTILE} "quoted"'
+    chart = types.SimpleNamespace(figure=None, title=hostile_title, alt_text=hostile_alt, source_note="Note")
     fake = types.SimpleNamespace(
         plot_timeline=lambda timeline: chart,
         plot_human_cost=lambda timeline: chart,
@@ -582,9 +582,11 @@ def test_chart_alt_text_is_an_escaped_attribute(monkeypatch):
     monkeypatch.setitem(sys.modules, "analysis.charts", fake)
     monkeypatch.setattr(analysis, "charts", fake, raising=False)
     fragment = str(Report().chart("timeline"))
-    assert_inert(fragment, [hostile_alt])
-    img = BeautifulSoup(fragment, "html.parser").find("figure").find(lambda tag: tag.has_attr("alt"))
-    assert img["alt"] == hostile_alt  # the attribute holds the words, not markup
+    assert_inert(fragment, [hostile_alt])  # the caption; the title is in the attribute, below
+    figure = BeautifulSoup(fragment, "html.parser").find("figure")
+    img = figure.find(lambda tag: tag.has_attr("alt"))
+    assert img["alt"] == "Chart: " + hostile_title  # the attribute holds the words, not markup
+    assert figure.figcaption.get_text() == hostile_alt
     assert img["src"] == "data:image/png;base64,UE5H"
 
 

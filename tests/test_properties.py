@@ -177,7 +177,8 @@ def assert_json_native(checked: dict) -> None:
 def test_any_parameters_pass_as_json_or_raise_parameter_error(values):
     try:
         checked = check_parameters(values)
-    except ParameterError:
+    except ParameterError as error:  # refused: then the message names what it refused
+        assert any(repr(name) in str(error) or str(name) in str(error) for name in values), str(error)
         return
     assert_json_native(checked)
     for name, value in values.items():
@@ -190,7 +191,9 @@ def test_any_parameters_pass_as_json_or_raise_parameter_error(values):
 def test_any_command_line_assignment_passes_as_json_or_raises_parameter_error(text):
     try:
         checked = check_parameters(dict([parse_assignment(text)]))
-    except ParameterError:
+    except ParameterError as error:  # refused: then the message names the assignment or its name
+        name = text.partition("=")[0]
+        assert any(said in str(error) for said in (repr(text), repr(name), repr(name.strip()))), str(error)
         return
     assert_json_native(checked)
     name, _, raw = text.partition("=")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -48,12 +49,13 @@ def test_html_is_self_contained_with_alt_text_and_no_code(rendered):
     page = (out / "full.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower()
     assert not re.search(r'(src|href)="(https?:)?//', page)
-    images = re.findall(r"<img [^>]*>", page)
-    assert len(images) == 4
-    for image in images:
+    figures = re.findall(r"<figure [^>]*>(<img [^>]*>)<figcaption>(.*?)</figcaption>", page)
+    assert len(figures) == len(re.findall(r"<img ", page)) == 4
+    for image, caption in figures:
         assert 'src="data:image/png;base64,' in image
-        alt = re.search(r'alt="([^"]+)"', image).group(1)
-        assert len(alt) > 30 and "No description" not in alt
+        alt = html.unescape(re.search(r'alt="([^"]+)"', image).group(1))
+        assert alt.startswith("Chart: ") and len(alt) > 30 and "No description" not in alt
+        assert len(caption) > 2 * len(alt)  # the description, read once: not the alt text again
     assert "build_report(" not in page and "report.chart(" not in page
     assert '<nav class="toc">' in page
     for number in set(re.findall(r'href="#source-(\d+)"', page)):
@@ -85,6 +87,18 @@ def test_no_pdf_ends_with_a_page_holding_only_the_footer(rendered):
         ).stdout
         before_footer = text.split("Rendered by analysis from")[0]
         assert before_footer.strip(), f"{name}.pdf: page {last} holds only the footer"
+
+
+def test_pdf_contents_give_the_page_of_each_section(rendered):
+    out, _ = rendered
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
+    for name in ("full", "crisis", "reforms"):
+        pages = subprocess.run(["pdftotext", str(out / f"{name}.pdf"), "-"], capture_output=True, text=True).stdout.split("\f")
+        entries = re.findall(r"^\d+\. (.+?)[ .]+ (\d+)$", pages[0], flags=re.MULTILINE)
+        assert [title for title, _ in entries][:2] == ["Summary", "Charts"] and entries[-1][0] == "Sources", entries
+        for title, page in entries:
+            assert title in pages[int(page) - 1].splitlines(), f"{name}.pdf: {title!r} is not on page {page}"
 
 
 def test_index_links_every_variant(rendered):
