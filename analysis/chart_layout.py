@@ -350,10 +350,14 @@ def to_png(chart: Chart, dpi: int = 150) -> bytes:
     # Tick labels are created while drawing, outside the plot functions: keep them literal too.
     with matplotlib.rc_context({"text.parse_math": False}):
         chart.figure.savefig(pixels, format="rgba", dpi=dpi)
-    # The size Agg draws at: the figure's inches times the dpi, truncated (as matplotlib's renderer does).
-    size = tuple(int(side) for side in chart.figure.get_size_inches() * dpi)
-    if len(pixels.getbuffer()) != 4 * size[0] * size[1]:
-        raise RuntimeError(f"matplotlib drew {len(pixels.getbuffer())} bytes, not a {size[0]}x{size[1]} RGBA image")
+    # The size Agg drew at is the figure's inches times the dpi, truncated; but a height a float tick
+    # short of a whole pixel is rounded up (matplotlib 3.11) or not (earlier): read it from the bytes.
+    width_in, height_in = chart.figure.get_size_inches()
+    width = int(width_in * dpi + 1e-8)
+    height, leftover = divmod(len(pixels.getbuffer()), 4 * width)
+    if leftover or abs(height - height_in * dpi) > 1:
+        raise RuntimeError(f"matplotlib drew {len(pixels.getbuffer())} bytes, not a {width}-pixel-wide RGBA image of the figure")
+    size = (width, height)
     drawn = Image.frombuffer("RGBA", size, pixels.getbuffer(), "raw", "RGBA", 0, 1)
     # Saved as RGB on white: the figures are opaque anyway, and WeasyPrint must split an alpha
     # channel off every RGBA image (a tenth of a full report's PDF time).

@@ -108,8 +108,8 @@ def plot_timeline(timeline: Timeline) -> Chart:
     (window_start, window_end), shared = windows.index[0], int(windows.iloc[0])
     shared_note = f"{shared} events share the same window, " if shared > 2 else ""
     subtitle = (
-        "Grouped by phase, in date order. Bars run from the earliest to the latest possible day; hatched, "
-        "lighter bars are dates inferred from the article's wording or assumed."
+        "Grouped by phase, in date order. Bars run from the earliest to the latest possible day (for an assumed "
+        "date, the period it is placed in); hatched, lighter bars are dates inferred from the article's wording or assumed."
         + (f" {shared_note}{span_label(window_start, window_end)}." if shared_note else "")
     )
     categories = [c for c in CATEGORIES if c in set(events["category"].astype(str))]

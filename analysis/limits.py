@@ -11,6 +11,7 @@ DEFAULT_MAX_INPUT_MB = 100
 
 
 def max_bytes_of(max_input_mb: float | None) -> int | None:
+    """The limit in bytes; None (no limit) stays None."""
     return None if max_input_mb is None else int(max_input_mb * 2**20)
 
 
@@ -24,10 +25,12 @@ def size_problem(size: int, label: str, max_bytes: int | None) -> Problem | None
 def refuse_oversized(files: list[Path], max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> None:
     """Refuse the files over the limit, as the loader would, before anything (such as a hash) reads them whole.
 
+    A file that is missing or not a file is left to the loader, which says so in its own words.
+
     Raises:
         TimelineError: one problem per file over the limit.
     """
     max_bytes = max_bytes_of(max_input_mb)
-    problems = [size_problem(path.stat().st_size, paths.display(path), max_bytes) for path in files]
+    problems = [size_problem(path.stat().st_size, paths.display(path), max_bytes) for path in files if path.is_file()]
     if any(problems):
         raise TimelineError([problem for problem in problems if problem is not None])

@@ -327,7 +327,10 @@ def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector)
     )
     basis = frame["date_basis"]
     no_note = (basis.isin(("inferred", "assumed")) & (frame["date_note"].str.strip() == "")).to_numpy()
-    collector.rows(raw, no_note, "date_note", lambda row: f"date_basis is {basis.iat[row]} but date_note does not say why")
+    says = {"inferred": "how", "assumed": "why"}
+    collector.rows(
+        raw, no_note, "date_note", lambda row: f"date_basis is {basis.iat[row]} but date_note does not say {says[basis.iat[row]]}"
+    )
 
 
 def _check_figure_bounds(raw: RawTable | None, parsed: dict, collector: Collector) -> None:

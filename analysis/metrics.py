@@ -89,7 +89,11 @@ def events_in_order(events: pd.DataFrame) -> pd.DataFrame:
     return events.sort_values(["start", "end"], kind="stable").reset_index(drop=True)
 
 
-def dating(events: pd.DataFrame) -> dict[str, int]:
+# How a reader is told each date basis (schema.DATE_BASES); a test keeps the two in step.
+DATING_WORDS = {"stated": "dated as the article states", "inferred": "inferred from its wording", "assumed": "assumed"}
+
+
+def count_date_bases(events: pd.DataFrame) -> dict[str, int]:
     """How many events have each date basis (stated, inferred, assumed), in the schema's order."""
     counts = events["date_basis"].astype(str).value_counts()
     return {basis: int(counts.get(basis, 0)) for basis in DATE_BASES}
@@ -97,9 +101,8 @@ def dating(events: pd.DataFrame) -> dict[str, int]:
 
 def dating_phrase(events: pd.DataFrame) -> str:
     """The events' date bases in words: "10 dated as the article states, 3 inferred from its wording"."""
-    counts = dating(events)
-    words = {"stated": "dated as the article states", "inferred": "inferred from its wording", "assumed": "assumed"}
-    return ", ".join(f"{counts[basis]:,} {words[basis]}" for basis in DATE_BASES if counts[basis])
+    counts = count_date_bases(events)
+    return ", ".join(f"{counts[basis]:,} {DATING_WORDS[basis]}" for basis in DATE_BASES if counts[basis])
 
 
 def assign_phases(events: pd.DataFrame) -> pd.Series:

@@ -40,7 +40,7 @@ LOCK_NAME = ".render.lock"
 
 def sha256_of(path: Path) -> str:
     """The file's SHA-256, as hex."""
-    with path.open("rb") as file:  # streamed, in blocks
+    with path.open("rb") as file:  # in blocks: a large input is never held in memory whole
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 

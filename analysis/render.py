@@ -50,6 +50,7 @@ from .outputs import (
     write_file,
 )
 from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
+from .schema import TABLES
 from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
 log = logging.getLogger(__name__)
@@ -515,8 +516,8 @@ def render(
             source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
             paths.require_timeline_dir(source)
             files = input_files(source, paths.REPORT_NOTEBOOK)
-            # Hashing reads a file whole: one the loader would refuse for its size is refused first.
-            refuse_oversized([path for name, path in files.items() if name.startswith("data/")])
+            # Hashing reads a file whole: a table the loader would refuse for its size is refused first.
+            refuse_oversized([paths.timeline_dir(source) / table.path for table in TABLES])
             input_hashes = {name: sha256_of(path) for name, path in files.items()}
             key = cache_key(input_hashes, parameters, tuple(formats), versions)
             # Unchanged inputs were validated when the published report was made: skip, quickly.

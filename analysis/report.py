@@ -207,12 +207,12 @@ class Report:
         start, end = self.parameters["start"], self.parameters["end"]
         pieces = []
         if start is not None or end is not None:
-            # An event is kept if any day it may have happened on is in the window, so the events
-            # shown can run beyond it; said here, since the summary gives their whole span.
+            # An event is kept if its recorded dates overlap the window, so the events shown can run
+            # beyond it; said here, since the summary gives their whole span.
             pieces.append(
-                f"events that may have happened, at least in part, between "
+                f"events whose recorded dates overlap "
                 f"{format_day(start) if start is not None else 'the beginning'} "
-                f"and {format_day(end) if end is not None else 'the end'}"
+                f"to {format_day(end) if end is not None else 'the end'}"
             )
         if self.parameters["actors"]:
             names = self.full.actors.set_index("actor_id")["name"]
@@ -263,7 +263,7 @@ class Report:
     def _remaining_table(self) -> tuple[str, pd.DataFrame]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actors.set_index("actor_id")["name"]
-        who = remaining["actor_id"].map(names).fillna("The article")  # a claim with no actor is the article's own
+        who = [names.get(actor, actor) if actor else "The article" for actor in remaining["actor_id"]]  # none: the article's
         frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
         return "What remains to be done", frame
 

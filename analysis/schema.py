@@ -82,8 +82,9 @@ DATE_PRECISIONS = {
     "range": "A stated span of days: start and end are its first and last day.",
     "month": "Known only to the month: start and end are the month's first and last day.",
     "approximate": (
-        "Only bounds are known: start and end are the earliest and latest possible day, or the bounds "
-        'that a round figure of the article gives ("over the last five months"); date_note says which.'
+        "Only bounds are known: start and end are the earliest and latest possible day, the bounds "
+        'that a round figure of the article gives ("over the last five months"), or, for an assumed '
+        "date, the period the event is placed in; date_note says which."
     ),
 }
 
@@ -195,8 +196,10 @@ EVENTS = Table(
             "For reforms and operations: the area of the mission's work they belong to.",
             enum=REFORM_AREAS,
         ),
-        Field("start", "date", "Earliest possible day of the event (YYYY-MM-DD).", required=True),
-        Field("end", "date", "Latest possible day of the event (YYYY-MM-DD).", required=True),
+        Field(
+            "start", "date", "Earliest possible day of the event, or of the period it is assumed in (YYYY-MM-DD).", required=True
+        ),
+        Field("end", "date", "Latest possible day of the event, or of the period it is assumed in (YYYY-MM-DD).", required=True),
         Field("date_precision", "string", "How exactly the dates are known.", required=True, enum=DATE_PRECISIONS),
         Field(
             "date_basis",

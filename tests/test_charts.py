@@ -531,3 +531,13 @@ def test_a_label_that_fits_is_measured_once(monkeypatch):
     monkeypatch.setattr(chart_layout, "text_width_in", lambda *args: measured.append(args[0]) or real(*args))
     assert chart_layout.wrap("Peacekeepers in South Sudan", 4.0, chart_layout.BODY_PT) == ["Peacekeepers in South Sudan"]
     assert measured == ["Peacekeepers in South Sudan"]
+
+
+def test_to_png_takes_the_size_matplotlib_draws_when_a_side_is_a_float_tick_short_of_a_pixel():
+    # 0.82 in at 150 dpi is 122.99999999999999 px: matplotlib 3.11 draws 123 rows, plain truncation says 122.
+    figure = matplotlib.figure.Figure(figsize=(chart_layout.WIDTH_IN, 0.82))
+    assert int(0.82 * 150) == 122
+    png = chart_layout.to_png(chart_layout.Chart(figure, "t", "a", "n"), dpi=150)
+    FigureCanvasAgg(figure)
+    figure.set_dpi(150)
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == figure.canvas.get_width_height(physical=True)

@@ -642,9 +642,10 @@ OPEN_LOGGER = """
 import os, sys
 
 def _log_opens(event, args):
-    if event == "open" and args and os.fspath(args[0]) == os.environ["WATCHED_FILE"]:
-        with open(os.environ["OPEN_LOG"], "a") as log:
-            log.write("opened\\n")
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):  # not an open(fd)
+        if os.path.realpath(args[0]) == os.environ["WATCHED_FILE"]:
+            with open(os.environ["OPEN_LOG"], "a") as log:
+                log.write("opened\\n")
 
 sys.addaudithook(_log_opens)
 """
@@ -656,13 +657,19 @@ def test_case_17_huge_file_is_refused_before_parsing(data_copy, out, tmp_path):
     env = {
         **os.environ,
         "PYTHONPATH": planted_sitecustomize(tmp_path / "site", OPEN_LOGGER),
-        "WATCHED_FILE": str(events),
+        "WATCHED_FILE": os.path.realpath(events),
         "OPEN_LOG": str(opens),
     }
-    # Control: a file of normal size is opened, and the hook sees it.
-    assert finish(start(analysis_argv("validate", "--data", str(data_copy.root)), tmp_path / "logs", env)).code == 0
-    assert opens.read_text() != ""
-    opens.unlink()
+    # Controls: with a file of normal size, validate and render each open it, and the hook sees it.
+    control_out = tmp_path / "control-out"
+    control_out.mkdir()
+    for argv in (
+        analysis_argv("validate", "--data", str(data_copy.root)),
+        analysis_argv("render", "--data", str(data_copy.root), "--out", str(control_out), "--report", "crisis", "--format=html"),
+    ):
+        assert finish(start(argv, tmp_path / "logs", env)).code == 0
+        assert opens.read_text() != "", argv
+        opens.unlink()
     with events.open("r+b") as handle:
         handle.truncate(200 * 2**20)  # sparse: 200 MB that cost nothing to write and must never be read
     refused_by_cli(

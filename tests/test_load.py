@@ -225,7 +225,7 @@ def test_inferred_date_without_note(data_copy):
     lines[number - 1] = re.sub(r',month,inferred,"[^"]*",', ",month,inferred,,", lines[number - 1])
     data_copy.write_lines("events", lines)
     assert only_problem(data_copy.root).endswith(
-        f'events.csv:{number}: event "follow-up-mission": date_basis is inferred but date_note does not say why (field date_note)'
+        f'events.csv:{number}: event "follow-up-mission": date_basis is inferred but date_note does not say how (field date_note)'
     )
 
 

@@ -486,3 +486,9 @@ def test_remaining_work_of_the_real_timeline():
         "While much has been achieved, more needs to be done to raise and sustain the performance bar, "
         "including through ongoing reviews and revised strategies."
     )
+
+
+def test_every_date_basis_has_words_for_the_reader():
+    from analysis.schema import DATE_BASES
+
+    assert list(metrics.DATING_WORDS) == list(DATE_BASES)

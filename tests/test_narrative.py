@@ -478,7 +478,7 @@ def test_report_of_a_selection():
     report = Report(title="Crisis", start="2016-07-01", end="2016-07-31")
     header = BeautifulSoup(str(report.header()), "html.parser")
     assert header.find("p", class_="selection").get_text() == (
-        "Selection: events that may have happened, at least in part, between 1 July 2016 and 31 July 2016 (2 of 13 events)."
+        "Selection: events whose recorded dates overlap 1 July 2016 to 31 July 2016 (2 of 13 events)."
     )
     assert [a["href"] for a in header.select("nav a")][2:4] == ["#phase-crisis", "#phase-investigation"]
     assert "1 dated as the article states, 1 inferred from its wording;" in str(report.summary())
@@ -630,3 +630,10 @@ def test_assumed_dates_are_said_to_be_assumed_with_their_reason():
     assert patrols.strong.get_text() == "At some time between 1 November 2016 and 19 April 2017 (date assumed)."
     note = patrols.find_next_sibling("p")
     assert note["class"] == ["date-note"] and note.get_text().startswith("Why the date is assumed: The article gives no date.")
+
+
+def test_every_claim_kind_has_a_heading_for_the_reader():
+    from analysis.narrative import CLAIM_HEADINGS
+    from analysis.schema import CLAIM_KINDS
+
+    assert set(CLAIM_HEADINGS) == set(CLAIM_KINDS)
