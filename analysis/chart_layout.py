@@ -52,7 +52,7 @@ ROLE_STYLES = {  # role -> (marker, colour): shape and colour both tell the role
 MEASURE_COLOURS = {"killed": OKABE_ITO["vermillion"], "raped": OKABE_ITO["reddish_purple"]}
 EFFECT_COLOUR = OKABE_ITO["bluish_green"]
 INK, MUTED, NEUTRAL, RULE, SHADE = "#222222", "#555555", "#777777", "#BBBBBB", "#F0F0F0"
-INFERRED_HATCH = "////"
+UNSTATED_HATCH = "////"
 
 WIDTH_IN = 7.5  # an A4 page less 2.4 cm margins
 MARGIN_IN = 0.25
@@ -330,7 +330,7 @@ def date_axis(ax, first, last) -> None:
 
 
 def lighter(colour: str, amount: float = 0.6) -> tuple[float, float, float]:
-    """``colour`` mixed with white, ``amount`` of the way (the look of an inferred date)."""
+    """``colour`` mixed with white, ``amount`` of the way (the look of a date the article does not state)."""
     return tuple(channel + (1 - channel) * amount for channel in mcolors.to_rgb(colour))
 
 

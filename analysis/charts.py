@@ -20,7 +20,6 @@ from .chart_layout import (
     BODY_PT,
     CATEGORY_STYLES,
     EFFECT_COLOUR,
-    INFERRED_HATCH,
     INK,
     LINE,
     MARGIN_IN,
@@ -30,6 +29,7 @@ from .chart_layout import (
     ROLE_STYLES,
     RULE,
     SMALL_PT,
+    UNSTATED_HATCH,
     WIDTH_IN,
     Chart,
     Page,
@@ -135,7 +135,7 @@ def plot_timeline(timeline: Timeline) -> Chart:
     handles = [Patch(facecolor=CATEGORY_STYLES[c][0], label=label(c)) for c in categories]
     handles += [
         Patch(facecolor=NEUTRAL, edgecolor=NEUTRAL, label="Date stated (solid)"),
-        Patch(facecolor=lighter(NEUTRAL), edgecolor=NEUTRAL, hatch=INFERRED_HATCH, label="Date inferred or assumed (hatched)"),
+        Patch(facecolor=lighter(NEUTRAL), edgecolor=NEUTRAL, hatch=UNSTATED_HATCH, label="Date inferred or assumed (hatched)"),
     ]
     if has_day:
         handles.append(Line2D([], [], marker="D", linestyle="none", color=NEUTRAL, label="Single day (open: not stated)"))
@@ -179,7 +179,7 @@ def _draw_event(ax, event, y: float, not_stated: bool) -> None:
             gid="event-span",
             zorder=3,
             facecolor=lighter(colour) if not_stated else colour,
-            hatch=INFERRED_HATCH if not_stated else None,
+            hatch=UNSTATED_HATCH if not_stated else None,
         )
     )
 
