@@ -76,7 +76,8 @@ def export_pdf(page_html: str) -> bytes:
     _embed_plain_pngs_as_they_are()
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False)
+    # Tagged: a screen reader finds headings, lists, tables and each chart's alt text and caption.
+    return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False, pdf_tags=True)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -89,6 +89,18 @@ def test_no_pdf_ends_with_a_page_holding_only_the_footer(rendered):
         assert before_footer.strip(), f"{name}.pdf: page {last} holds only the footer"
 
 
+def test_pdf_is_tagged_with_each_chart_a_figure_and_its_caption(rendered):
+    out, _ = rendered
+    if not shutil.which("pdfinfo"):
+        pytest.skip("poppler-utils (pdfinfo) is not installed; .ci/run installs it")
+    info = subprocess.run(["pdfinfo", str(out / "full.pdf")], capture_output=True, text=True).stdout
+    assert re.search(r"^Tagged:\s+yes$", info, flags=re.MULTILINE), info
+    structure = subprocess.run(["pdfinfo", "-struct", str(out / "full.pdf")], capture_output=True, text=True).stdout
+    assert len(re.findall(r"^\s*Figure\b", structure, flags=re.MULTILINE)) == 4
+    assert len(re.findall(r"^\s*Caption\b", structure, flags=re.MULTILINE)) == 4
+    assert len(re.findall(r"^\s*Table\b", structure, flags=re.MULTILINE)) >= 4  # the four data tables at least
+
+
 def test_pdf_contents_give_the_page_of_each_section(rendered):
     out, _ = rendered
     if not shutil.which("pdftotext"):
