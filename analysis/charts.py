@@ -548,7 +548,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     ax.set_xlim(0, WIDTH_IN)
     ax.set_ylim(depth, 0)
     inside = {"xmin": MARGIN_IN / WIDTH_IN, "xmax": 1 - MARGIN_IN / WIDTH_IN, "color": RULE}
-    for key, heading in (("measure", "Measure"), ("by", "Implemented by"), ("effect", "Reported effect")):
+    for key, heading in (("measure", "Measure"), ("by", "Implemented by"), ("effect", "Reported effect or assessment")):
         page.text(left[key], 0.05, heading, SMALL_PT, weight="bold", color=MUTED, va="top")
     ax.axhline(0.27, linewidth=0.6, **inside)
     marks: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
@@ -566,7 +566,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
         marks[effect].append((left["status"] + 0.1, top + 0.04 + BODY_PT * LINE / 2))
         page.text(left["measure"], top + 0.04, texts["measure"], va="top")
         kind_depth = top + 0.04 + len(texts["measure"]) * BODY_PT * LINE
-        page.text(left["measure"], kind_depth, measure["category"], SMALL_PT, color=MUTED, va="top")
+        page.text(left["measure"], kind_depth, label(measure["category"]), SMALL_PT, color=MUTED, va="top")
         page.text(left["by"], top + 0.05, texts["by"], SMALL_PT, va="top")
         style = {"color": INK} if effect else {"color": MUTED, "style": "italic"}
         page.text(left["effect"], top + 0.05, texts["effect"], SMALL_PT, va="top", **style)

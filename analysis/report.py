@@ -229,7 +229,7 @@ class Report:
                 "Event": events["title"],
                 "Category": events["category"].astype(str).map(label),
                 "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d") + " – " + events["end"].dt.strftime("%Y-%m-%d"),
-                "Dating": events["date_precision"].astype(str) + ", " + events["date_basis"].astype(str),
+                "Dating": events["date_precision"].astype(str).map(label) + ", " + events["date_basis"].astype(str),
                 "Article's words for the time": events["date_text"],
             }
         )
