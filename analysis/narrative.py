@@ -135,12 +135,17 @@ def event_sentence(event: pd.Series) -> str:
 CLAIM_HEADINGS = {"assessment": "Assessment", "effect": "Reported effect", "basis": "Basis", "remaining": "Still to be done"}
 
 
+def speaker(actor_id, actor_names: pd.Series) -> str:
+    """Who makes a claim: the actor's name (its id if unknown), or "the article" for a claim with no actor."""
+    if pd.isna(actor_id) or actor_id == "":
+        return "the article"
+    return actor_names.get(actor_id, actor_id)
+
+
 def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
-    """Which kind of claim, by whom, and what: 'Assessment (António Guterres): …'; no actor: the article's own."""
-    actor = claim["actor_id"]
-    who = "the article" if pd.isna(actor) or actor == "" else actor_names.get(actor, actor)
+    """Which kind of claim, by whom, and what: 'Assessment (António Guterres): …'."""
     heading = CLAIM_HEADINGS.get(str(claim["kind"]), label(str(claim["kind"])))
-    return f"{text(heading)} ({text(who)}): {text(claim['statement'])}"
+    return f"{text(heading)} ({text(speaker(claim['actor_id'], actor_names))}): {text(claim['statement'])}"
 
 
 def _more(count: int, noun: str, where: str) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from . import metrics
 from .errors import ParameterError
 from .load import load_timeline
-from .narrative import Citations, executive_summary, format_day, phase_sections, text
+from .narrative import Citations, executive_summary, format_day, phase_sections, speaker, text
 from .parallel import forked_map
 from .schema import CATEGORIES, label
 
@@ -263,7 +263,8 @@ class Report:
     def _remaining_table(self) -> tuple[str, pd.DataFrame]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actors.set_index("actor_id")["name"]
-        who = [names.get(actor, actor) if actor else "The article" for actor in remaining["actor_id"]]  # none: the article's
+        who = [speaker(actor, names) for actor in remaining["actor_id"]]
+        who = [name[:1].upper() + name[1:] for name in who]  # a cell's first word: "The article"
         frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
         return "What remains to be done", frame
 

@@ -17,6 +17,8 @@ Usage: python benchmarks/hostile_inputs.py [--repeat N]
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import shutil
 import statistics
@@ -67,9 +69,13 @@ def prepare(scratch: Path) -> dict[str, tuple[str, list[str], int]]:
         handle.truncate(200 * MIB)
     big_cell = data_copy("big-cell")
     events = big_cell / "timeline" / "events.csv"
-    header, first, *rest = events.read_text(encoding="utf-8").split("\n")
-    fields = first.split(",")
-    events.write_text("\n".join([header, ",".join([fields[0], fields[1], "word " * 2**20, *fields[3:]]), *rest]), "utf-8")
+    rows = list(csv.DictReader(io.StringIO(events.read_text(encoding="utf-8"))))
+    rows[0]["summary"] = "word " * 2**20
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    events.write_text(table.getvalue(), encoding="utf-8")
     many = data_copy("many-rows")
     pairs = many / "timeline" / "event_actors.csv"
     lines = pairs.read_text(encoding="utf-8").split("\n")
