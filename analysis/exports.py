@@ -6,6 +6,7 @@ of data that reaches HTML is escaped here.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import functools
 import html
@@ -14,6 +15,7 @@ import io
 import json
 import logging
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import EXIT_UNAVAILABLE, RenderError
@@ -56,10 +58,33 @@ def _html_exporter():
 def import_weasyprint():
     """The weasyprint module, or RenderError (exit 69) if it or its Pango library is missing."""
     try:
-        import weasyprint
+        with _libraries_found_by_ldconfig_only():
+            import weasyprint
     except (ImportError, OSError) as error:
         raise RenderError(f"PDF export needs WeasyPrint and its Pango library: {error}", EXIT_UNAVAILABLE) from None
     return weasyprint
+
+
+@contextlib.contextmanager
+def _libraries_found_by_ldconfig_only() -> Iterator[None]:
+    """For the block, on Linux: ``ctypes.util.find_library`` asks ldconfig's cache, its first way, and no more.
+
+    WeasyPrint opens each of its libraries by trying several names, and cffi asks ``find_library``
+    about each name that does not open. Where ldconfig does not know a name, ``find_library`` goes on
+    to run gcc and then ld: about 50 processes and 0.2 CPU s per import, for names that no way finds
+    (``libgobject-2.0-0`` is a Windows name). The libraries opened are the same: those ldconfig
+    knows, or a later name WeasyPrint tries, which the loader opens directly.
+    """
+    ldconfig_only = getattr(ctypes.util, "_findSoname_ldconfig", None)  # CPython's, on Linux
+    if ldconfig_only is None:
+        yield
+        return
+    find_library = ctypes.util.find_library
+    ctypes.util.find_library = ldconfig_only
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = find_library
 
 
 def check_pdf_engine() -> None:

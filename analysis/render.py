@@ -35,7 +35,7 @@ from .errors import (
 )
 from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
-from .kernels import KERNEL_NAME, WarmKernel, register_engine
+from .kernels import KERNEL_NAME, WarmKernel, import_kernel_launch, register_engine
 from .limits import refuse_oversized
 from .outputs import (
     cache_key,
@@ -391,19 +391,20 @@ def _render_sequence(
     total = len(jobs)
     timelines = {} if timelines is None else timelines
     # While the factory prepares the first kernel, papermill is imported and nbformat's schema
-    # compiled (on reading the notebook) here, not after; so is what making the data files imports.
-    # Only then are the exporters warmed up in another thread: an interrupt (always raised in this
-    # one) that lands in an import while another thread imports too can leave a module lock held,
-    # and a --jobs worker stuck for good.
+    # compiled (on reading the notebook) here, not after; so is what making the data files and
+    # starting a kernel import. Only then are the exporters warmed up in another thread, while this
+    # one waits for the kernel: an interrupt (always raised in this one) that lands in an import
+    # while another thread imports too can leave a module lock held, and a --jobs worker stuck for good.
     import nbformat
     import papermill  # noqa: F401
 
     nbformat.read(settings.notebook, as_version=4)
     register_engine()
-    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     _import_data_makers()
+    import_kernel_launch()
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
     preload.start()
+    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
     results: list[RenderResult] = []
     cancelled = threading.Event()
 

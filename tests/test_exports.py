@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 
 import pytest
+from conftest import REPO
 from PIL import Image
 from weasyprint.images import RasterImage
 
@@ -99,3 +102,35 @@ def test_pixel_data_stops_at_the_end_chunk():
     data = png("RGB")
     trailing = struct.pack(">I4s", 4, b"IDAT") + b"junk" + b"\0\0\0\0"
     assert exports.png_pixel_data(data + trailing) == exports.png_pixel_data(data)
+
+
+WEASYPRINT_IMPORT = """
+import ctypes.util, json, os, sys
+import analysis.exports
+find_library = ctypes.util.find_library
+programs = []
+def audit(event, args):
+    if event == "subprocess.Popen":
+        programs.append(os.path.basename(os.fsdecode(args[1][0])))
+sys.addaudithook(audit)
+{import_it}
+libraries = sorted({{line.split()[-1] for line in open("/proc/self/maps") if ".so" in line}})
+print(json.dumps({{"programs": programs, "libraries": libraries, "restored": ctypes.util.find_library is find_library}}))
+"""
+
+
+def test_weasyprint_opens_the_same_libraries_without_running_a_compiler():
+    # cffi asks find_library about every name WeasyPrint tries that does not open; on Linux each miss
+    # runs gcc and ld too. Asking ldconfig only must open the very same libraries.
+    def imported(import_it: str) -> dict:
+        script = WEASYPRINT_IMPORT.format(import_it=import_it)
+        done = subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True)
+        return json.loads(done.stdout)
+
+    plain = imported("import weasyprint")
+    ours = imported("analysis.exports.import_weasyprint()")
+    assert set(plain["programs"]) - {"ldconfig"}, "a plain import runs only ldconfig here: this test proves nothing"
+    assert set(ours["programs"]) == {"ldconfig"}
+    assert ours["libraries"] == plain["libraries"]
+    assert any("libpango-1.0" in library for library in ours["libraries"])
+    assert ours["restored"]
