@@ -387,12 +387,13 @@ def _nice_ceiling(value: float) -> float:
 
 
 def plot_actor_matrix(timeline: Timeline) -> Chart:
-    """Who took part in which event: actors as rows, events as columns in date order.
+    """Who took part in which event: events as rows in date order, actors as columns.
 
-    Each cell is marked by the actor's role, with a distinct shape and colour per role. Actors go by
-    their short name where the article gives one. Above ``MAX_MATRIX_EVENTS`` events the columns
-    become roles and each cell counts events; above ``MAX_MATRIX_ACTORS`` actors only the most
-    involved are shown. Both are said in the title.
+    Each cell is marked by the actor's role, with a distinct shape and colour per role. Event titles
+    read across, whole; actors go by their short name where the article gives one. Above
+    ``MAX_MATRIX_EVENTS`` events the rows become the actors and the columns their roles, and each
+    cell counts events; above ``MAX_MATRIX_ACTORS`` actors only the most involved are shown. Both
+    are said in the title.
 
     Returns:
         The Chart; with nobody involved, one that says so.
@@ -419,52 +420,60 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     detailed = len(events) <= MAX_MATRIX_EVENTS
     if detailed:
         title = f"Who took part in which event: {counted(len(order), 'actor')}, {counted(len(events), 'event')}"
-        subtitle = "Events left to right in date order; each mark is the actor's role in that event."
+        subtitle = "Events top to bottom in date order; each mark is the actor's role in that event."
         roles = metrics.actor_roles(timeline)
         # actor_roles names its rows by actor name, which two actors may share; its rows are in `order`.
         roles.index = pd.Index(order)
-        headings = list(events.set_index("event_id").loc[roles.columns, "title"])
+        row_names = list(events.set_index("event_id").loc[roles.columns, "title"])
+        headings = [names[actor] for actor in shown]
+        label_w = 2.6
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.
         title = f"Who took part in the {counted(len(events), 'event')}: events per actor and role"
-        subtitle = "Too many events for one column each: each cell counts the events in which the actor had that role."
+        subtitle = "Too many events for one row each: each cell counts the events in which the actor had that role."
         counts = pd.crosstab(links["actor_id"], links["role"].astype(str))
+        row_names = [names[actor] for actor in shown]
         headings = [label(role) for role in present]
+        label_w = 1.95
     if len(shown) < len(order):
         title += f" (the {len(shown)} most involved of {len(order)} actors)"
 
-    label_w, row_h = 1.95, 0.3
-    depth = len(shown) * row_h
+    row_h = 0.3
+    depth = len(row_names) * row_h
     plot_left = MARGIN_IN + label_w + 0.1
     column_w = min(1.2, (WIDTH_IN - MARGIN_IN - 0.1 - plot_left) / len(headings))
     plot_right = plot_left + column_w * len(headings)
-    # Wide columns take their heading upright and wrapped, narrow ones on one line at 45 degrees.
+    # Wide columns take their heading upright and wrapped; narrow ones at 45 degrees, in as many
+    # lines as the gap between two columns holds (one, for 40 columns), each at most 3.2 in long.
     upright = column_w >= 0.9
     if upright:
         column_labels = [wrap(h, column_w - 0.1, SMALL_PT, 4) for h in headings]
         footer = max(len(lines) for lines in column_labels) * SMALL_PT * LINE + 0.35
     else:
-        # One line (up to 40 columns this narrow leave no room for a second), long enough for most
-        # titles to be read whole: it reaches down to the left margin under the first column.
-        column_labels = [wrap(h, 3.2, SMALL_PT, 1) for h in headings]
-        footer = max(text_width_in(lines[0], SMALL_PT) for lines in column_labels if lines) * math.sqrt(0.5) + 0.35
+        gap = column_w * math.sqrt(0.5)
+        column_labels = [wrap(h, 3.2, SMALL_PT, max(1, int(gap / (SMALL_PT * LINE)))) for h in headings]
+        widest = max(text_width_in(line, SMALL_PT) for lines in column_labels for line in lines)
+        thickest = max(len(lines) for lines in column_labels) * SMALL_PT * LINE
+        footer = (widest + thickest / 2) * math.sqrt(0.5) + 0.35
     page = Page(title, subtitle, note, depth + footer, legend_height_in(len(present), 6) if detailed else 0.0)
     ax = page.axes(plot_left, plot_right, depth)
     ax.axis("off")
     ax.set_xlim(0, len(headings))
-    ax.set_ylim(len(shown), 0)
-    for row, actor in enumerate(shown):
+    ax.set_ylim(len(row_names), 0)
+    # One size for every row: the body's if each label fits on one line in it, else the smaller, in two.
+    size = BODY_PT if all(len(wrap(name, label_w, BODY_PT)) == 1 for name in row_names) else SMALL_PT
+    for row, name in enumerate(row_names):
         if row % 2 == 0:
             page.band(row * row_h, (row + 1) * row_h, right=plot_right)
-        text = wrap(names[actor], label_w, BODY_PT)
-        page.text(MARGIN_IN, (row + 0.5) * row_h, text, BODY_PT if len(text) == 1 else SMALL_PT, va="center")
+        page.text(MARGIN_IN, (row + 0.5) * row_h, wrap(name, label_w, size), size, va="center")
     for column, lines in enumerate(column_labels):
         ax.axvline(column, color=RULE, linewidth=0.4, zorder=0)
         x = plot_left + (column + 0.5) * column_w
         if upright:
             page.text(x, depth + 0.08, lines, SMALL_PT, ha="center", va="top")
         else:
-            page.text(x, depth + 0.08, lines, SMALL_PT, rotation=45, ha="right", va="top", rotation_mode="anchor")
+            # Centred across its column's line, a label of two lines stays clear of its neighbours.
+            page.text(x, depth + 0.08, lines, SMALL_PT, rotation=45, ha="right", va="center", rotation_mode="anchor")
 
     if not detailed:
         for column, role in enumerate(present):
@@ -473,8 +482,8 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
                     draw_text(ax, column + 0.5, row + 0.5, f"{counts.at[actor, role]:,}", SMALL_PT, ha="center", va="center")
         return Chart(page.figure, title, alt, note)
     points: dict[str, list[tuple[float, float]]] = {role: [] for role in present}
-    for row, actor in enumerate(shown):
-        for column, cell in enumerate(roles.loc[actor]):
+    for column, actor in enumerate(shown):
+        for row, cell in enumerate(roles.loc[actor]):
             marks = cell.split(", ") if cell else []
             for place, role in enumerate(marks):  # two roles in one cell sit side by side
                 points[role].append((column + 0.5 + (place - (len(marks) - 1) / 2) * 0.3, row + 0.5))

@@ -304,7 +304,7 @@ def test_actor_matrix_prefers_short_names_and_labels_every_role(real):
         assert role in drawn
 
 
-def test_actor_matrix_column_labels_do_not_overlap(real):
+def test_actor_matrix_labels_are_whole_and_do_not_overlap(real):
     chart = charts.plot_actor_matrix(real)
     boxes = [(t, box) for t, box in drawn_boxes(chart) if t.get_rotation() == 0]
     width, height = chart.figure.bbox.width, chart.figure.bbox.height
@@ -313,13 +313,36 @@ def test_actor_matrix_column_labels_do_not_overlap(real):
     for index, (first, one) in enumerate(boxes):
         for second, other in boxes[index + 1 :]:
             assert not one.overlaps(other), (first.get_text(), second.get_text())
+    upright = {t.get_text().replace("\n", " ") for t, _ in boxes}
+    assert set(real.events["title"]) <= upright  # every event title across, whole
     rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
-    assert len(rotated) == 13
-    whole = [t.get_text() for t in rotated if not t.get_text().endswith("…")]
-    assert len(whole) >= 8 and "Fighting in Juba between the SPLA and the SPLM/A-IO" in whole  # 2 of 13 when cut at 2.2 in
+    assert [t.get_text().replace("\n", " ") for t in rotated][:3] == ["UNMISS", "António Guterres", "Nikki Haley"]
+    assert len(rotated) == 11 and not any(t.get_text().endswith("…") for t in rotated)
     steps = np.diff([t.get_position()[0] for t in rotated])
-    # At 45 degrees, neighbours stand apart by the column step times sin 45: more than a line of text.
-    assert steps.min() * np.sqrt(0.5) > chart_layout.SMALL_PT * chart_layout.LINE
+    lines = max(t.get_text().count("\n") + 1 for t in rotated)
+    # At 45 degrees, neighbours stand apart by the column step times sin 45: more than a label's lines.
+    assert steps.min() * np.sqrt(0.5) > lines * chart_layout.SMALL_PT * chart_layout.LINE
+
+
+def test_actor_matrix_marks_sit_on_their_event_s_row_and_their_actor_s_column(real):
+    chart = charts.plot_actor_matrix(real)
+    inches = chart.figure.dpi_scale_trans.inverted()
+    row_of = {t.get_text().replace("\n", " "): t.get_position()[1] for t in texts(chart) if t.get_rotation() == 0}
+    column_of = {t.get_text().replace("\n", " "): t.get_position()[0] for t in texts(chart) if t.get_rotation() == 45}
+    marks = set()
+    for role in chart_layout.ROLE_STYLES:
+        for line in with_gid(chart, f"role-{role}", Line2D):
+            for x, y in inches.transform(line.axes.transData.transform(line.get_xydata())):
+                marks.add((role, round(float(x), 2), round(float(y), 2)))
+    titles = real.events.set_index("event_id")["title"]
+    names = chart_layout.actor_labels(real.actors)
+    expected = {
+        (str(link.role), round(column_of[names[link.actor_id]], 2), round(row_of[titles[link.event_id]], 2))
+        for link in real.event_actors.itertuples()
+    }
+    assert marks == expected  # one role per cell here: each mark at its column's centre
+    fighting = row_of["Fighting in Juba between the SPLA and the SPLM/A-IO"]
+    assert ("party", round(column_of["SPLA"], 2), round(fighting, 2)) in marks
 
 
 def test_actor_matrix_filter_draws_fewer_marks(crisis):
