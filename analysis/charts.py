@@ -438,7 +438,10 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     if len(shown) < len(order):
         title += f" (the {len(shown)} most involved of {len(order)} actors)"
 
-    row_h = 0.3
+    # Up to 20 rows, a label may take two lines; past that, one, in shorter rows: 40 rows then still
+    # print at a readable size on one page (a report prints a chart at most 200 mm tall).
+    lines_per_row = 2 if len(row_names) <= 20 else 1
+    row_h = 0.3 if lines_per_row == 2 else 0.18
     depth = len(row_names) * row_h
     plot_left = MARGIN_IN + label_w + 0.1
     column_w = min(1.2, (WIDTH_IN - MARGIN_IN - 0.1 - plot_left) / len(headings))
@@ -460,12 +463,12 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     ax.axis("off")
     ax.set_xlim(0, len(headings))
     ax.set_ylim(len(row_names), 0)
-    # One size for every row: the body's if each label fits on one line in it, else the smaller, in two.
+    # One size for every row: the body's if each label fits on one line in it, else the smaller.
     size = BODY_PT if all(len(wrap(name, label_w, BODY_PT)) == 1 for name in row_names) else SMALL_PT
     for row, name in enumerate(row_names):
         if row % 2 == 0:
             page.band(row * row_h, (row + 1) * row_h, right=plot_right)
-        page.text(MARGIN_IN, (row + 0.5) * row_h, wrap(name, label_w, size), size, va="center")
+        page.text(MARGIN_IN, (row + 0.5) * row_h, wrap(name, label_w, size, lines_per_row), size, va="center")
     for column, lines in enumerate(column_labels):
         ax.axvline(column, color=RULE, linewidth=0.4, zorder=0)
         x = plot_left + (column + 0.5) * column_w

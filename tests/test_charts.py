@@ -345,6 +345,21 @@ def test_actor_matrix_marks_sit_on_their_event_s_row_and_their_actor_s_column(re
     assert ("party", round(column_of["SPLA"], 2), round(fighting, 2)) in marks
 
 
+@pytest.mark.parametrize(("count", "lines"), [(20, 2), (40, 1)])
+def test_actor_matrix_rows_take_two_lines_up_to_20_events_then_one(count, lines):
+    # A report prints a chart at most 200 mm tall: 40 rows of two lines would print too small to read.
+    title = "An event whose title is long enough to need more than one line of the label column"
+    days = [f"2016-01-{1 + i % 28:02d}" for i in range(count)]
+    events = [event(f"e{i:02d}", day, day, title=f"{title} {i}") for i, day in enumerate(days)]
+    actors = [{"actor_id": "unmiss", "name": "United Nations Mission in South Sudan", "short_name": "UNMISS"}]
+    links = [{"event_id": f"e{i:02d}", "actor_id": "unmiss", "role": "implementer"} for i in range(count)]
+    chart = charts.plot_actor_matrix(tiny(events, actors, links))
+    labels = [t.get_text() for t in texts(chart) if t.get_text().startswith("An event")]
+    assert len(labels) == count and {label.count("\n") + 1 for label in labels} == {lines}
+    assert all(label.endswith("…") for label in labels) == (lines == 1)
+    assert chart.figure.get_size_inches()[1] < 10.5
+
+
 def test_actor_matrix_filter_draws_fewer_marks(crisis):
     chart = charts.plot_actor_matrix(crisis)
     marks = sum(len(line.get_xdata()) for line in chart.figure.findobj(Line2D) if str(line.get_gid()).startswith("role-"))
