@@ -12,13 +12,13 @@ import functools
 import html
 import importlib.util
 import io
-import json
 import logging
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import EXIT_UNAVAILABLE, RenderError
+from .parameters import selection_words
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -33,11 +33,15 @@ def strip_volatile(notebook) -> None:
             cell.id = "injected-parameters"  # papermill gives it a random id on every run
 
 
-def export_html(notebook, title: str, footer: str) -> str:
-    """The executed notebook as one self-contained HTML page: no code, no scripts, images inline."""
+def export_html(notebook, title: str, footer: str, command: str = "") -> str:
+    """The executed notebook as one self-contained HTML page: no code, no scripts, images inline.
+
+    ``footer`` ends the page, followed by ``command``, the command line that renders it again, if given.
+    """
     notebook.metadata["title"] = title
     css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
-    body, _ = _html_exporter().from_notebook_node(notebook, resources={"report_css": css, "report_footer": footer})
+    resources = {"report_css": css, "report_footer": footer, "report_command": command}
+    body, _ = _html_exporter().from_notebook_node(notebook, resources=resources)
     return body
 
 
@@ -227,11 +231,10 @@ def index_html(manifests: list[dict]) -> str:
         links = " · ".join(
             f'<a href="{html.escape(output)}">{html.escape(file_kind(output))}</a>' for output in manifest["outputs"]
         )
-        shown = {k: v for k, v in manifest["parameters"].items() if v not in (None, [], "") and k != "title"}
         low, high = manifest["date_range"]
         rows.append(
             f'<tr><td><a href="{name}.html">{html.escape(manifest["title"])}</a></td>'
-            f"<td><code>{html.escape(json.dumps(shown, ensure_ascii=False)) if shown else 'whole article'}</code></td>"
+            f"<td>{html.escape(selection_words(manifest['parameters']))}</td>"
             f'<td class="dates">{html.escape(low or "")} – {html.escape(high or "")}</td>'
             f"<td>{manifest['events']}</td><td>{links}</td></tr>"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,38 @@ def parse_assignment(text: str) -> tuple[str, object]:
     if kind == "list":
         return name, [item.strip() for item in raw.split(",") if item.strip()]
     return name, raw
+
+
+def render_command(name: str, parameters: dict) -> str:
+    """The command line that renders report ``name`` again with ``parameters``: ``parse_assignment``'s inverse.
+
+    Each parameter not at its default is one ``-p``, shell-quoted, so that the command does not
+    depend on what reports.toml says by then.
+    """
+    words = ["python", "-m", "analysis", "render", "--report", name]
+    for spec in PARAMETERS:
+        value = parameters.get(spec.name, spec.default)
+        if value in (spec.default, None, "", []):
+            continue
+        words += ["-p", f"{spec.name}={','.join(value) if spec.kind == 'list' else value}"]
+    return shlex.join(words)
+
+
+def selection_words(parameters: dict) -> str:
+    """What the parameters select, in words ("from 2016-07-01; categories: crisis"), or "whole article"."""
+    words = {
+        "start": "from {}",
+        "end": "to {}",
+        "actors": "actors: {}",
+        "categories": "categories: {}",
+        "data_dir": "data: {}",
+    }
+    pieces = []
+    for name, template in words.items():
+        value = parameters.get(name)
+        if value:
+            pieces.append(template.format(", ".join(value) if isinstance(value, list) else value))
+    return "; ".join(pieces) or "whole article"
 
 
 def load_variants(path: Path | None = None) -> list[Variant]:

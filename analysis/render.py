@@ -49,7 +49,14 @@ from .outputs import (
     update_index,
     write_file,
 )
-from .parameters import Variant, check_notebook_parameters, check_parameters, load_variants, select_variants
+from .parameters import (
+    Variant,
+    check_notebook_parameters,
+    check_parameters,
+    load_variants,
+    render_command,
+    select_variants,
+)
 from .schema import TABLES
 from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
@@ -309,12 +316,9 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
         write_file(executed_path, nbformat.writes(executed) + "\n")
         outputs.append(executed_path.name)
         title = job.title
-        footer = (
-            f"Rendered by analysis from {paths.in_project(settings.notebook)} "
-            f"with parameters {json.dumps(parameters, ensure_ascii=False)}."
-        )
+        footer = f"Rendered by analysis from {paths.in_project(settings.notebook)}."
         step = time.perf_counter()
-        page = export_html(executed, title, footer)
+        page = export_html(executed, title, footer, render_command(name, parameters))
         timings["html"] = time.perf_counter() - step
         if "html" in formats:
             write_file(staging / f"{name}.html", page)

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analysis import ParameterError, TimelineError, load_timeline
-from analysis.parameters import PARAMETERS, SPECS, check_parameters, parse_assignment
+from analysis.cli import build_parser
+from analysis.parameters import PARAMETERS, SPECS, check_parameters, parse_assignment, render_command
 from analysis.schema import CATEGORIES, TABLES, TABLES_BY_NAME
 
 # Modest counts (each example loads the whole timeline); the deadline turns a hang into a failure.
@@ -207,6 +209,31 @@ def test_any_command_line_assignment_passes_as_json_or_raises_parameter_error(te
     name, _, raw = text.partition("=")
     if SPECS[name.strip()].kind == "text":
         assert checked[name.strip()] == raw
+
+
+SLUGS = st.from_regex(r"[a-z0-9]+(-[a-z0-9]+)*", fullmatch=True)
+CHECKED_PARAMETERS = st.fixed_dictionaries(
+    {
+        "title": st.text(),
+        "start": st.none() | st.dates().map(str),
+        "end": st.none() | st.dates().map(str),
+        "actors": st.lists(SLUGS, max_size=3),
+        "categories": st.lists(st.sampled_from(list(CATEGORIES)), max_size=3),
+        "data_dir": st.none() | st.sampled_from(["/tmp/my data", "/tmp/it's; $(rm -rf ~)", "relative/dir"]),
+    }
+).filter(lambda parameters: not (parameters["start"] and parameters["end"] and parameters["start"] > parameters["end"]))
+
+
+@SETTINGS
+@example(parameters={**check_parameters({}), "title": "It's 'quoted'\n$HOME", "actors": ["unmiss", "spla"]})
+@given(parameters=CHECKED_PARAMETERS)
+def test_the_command_in_a_report_s_footer_renders_the_same_parameters(parameters):
+    # The shell splits it back into exactly these words, and the command line reads them as these values.
+    words = shlex.split(render_command("full", parameters))
+    assert words[:6] == ["python", "-m", "analysis", "render", "--report", "full"]
+    args = build_parser().parse_args(words[3:])
+    assert args.report == ["full"]
+    assert check_parameters(dict(parse_assignment(text) for text in args.parameters)) == check_parameters(parameters)
 
 
 def test_floats_that_json_cannot_hold_are_refused():

@@ -12,6 +12,7 @@ import sys
 
 import nbformat
 import pytest
+from bs4 import BeautifulSoup
 from conftest import REPO, planted_sitecustomize
 
 from analysis import ParameterError, RenderError, paths
@@ -119,6 +120,18 @@ def test_index_links_every_variant(rendered):
     for name in ("full", "crisis", "reforms"):
         assert f'href="{name}.html"' in index and f'href="{name}.pdf"' in index
     assert "2016-07-01" in index and "The Juba crisis of July 2016" in index
+    assert "<td>from 2016-07-01; to 2016-07-31</td>" in index  # crisis: its selection in words
+    assert "<td>whole article</td>" in index  # full
+
+
+def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
+    out, _ = rendered
+    page = BeautifulSoup((out / "crisis.html").read_text(encoding="utf-8"), "html.parser")
+    footer = page.find("footer")
+    assert footer.get_text(" ", strip=True).startswith("Rendered by analysis from notebooks/report.ipynb. To render it again:")
+    command = footer.find("code").get_text()
+    title = "-p 'title=The Juba crisis of July 2016'"
+    assert command == f"python -m analysis render --report crisis {title} -p start=2016-07-01 -p end=2016-07-31"
 
 
 def test_timelinejs_json_has_the_format(rendered):
@@ -399,7 +412,7 @@ def test_a_relative_out_folder_and_the_working_folder_do_not_change_where_or_wha
     subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True)
     for name in ("full", "crisis", "reforms"):
         page = (tmp_path / "rel" / f"{name}.html").read_text(encoding="utf-8")
-        assert "Rendered by analysis from notebooks/report.ipynb with parameters" in page, name
+        assert "Rendered by analysis from notebooks/report.ipynb." in page, name
     assert not (paths.NOTEBOOKS_DIR / "rel").exists()
 
 
