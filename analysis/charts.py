@@ -390,10 +390,11 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     """Who took part in which event: events as rows in date order, actors as columns.
 
     Each cell is marked by the actor's role, with a distinct shape and colour per role. Event titles
-    read across, whole; actors go by their short name where the article gives one. Above
-    ``MAX_MATRIX_EVENTS`` events the rows become the actors and the columns their roles, and each
-    cell counts events; above ``MAX_MATRIX_ACTORS`` actors only the most involved are shown. Both
-    are said in the title.
+    read across, in up to two lines for up to 20 events and in one beyond (cut with "…" if longer);
+    actors go by their short name where the article gives one. Above ``MAX_MATRIX_EVENTS`` events
+    the rows become the actors and the columns their roles, and each cell counts events. Only the
+    most involved actors are shown where there are more than fit: ``MAX_MATRIX_ACTORS`` rows, or as
+    many columns as leave a line of text between two at 45 degrees. Both are said in the title.
 
     Returns:
         The Chart; with nobody involved, one that says so.
@@ -407,7 +408,13 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     involved = set(links["actor_id"].unique())
     order = [actor for actor in timeline.actors["actor_id"] if actor in involved]
     involvement = links.groupby("actor_id")["event_id"].nunique().reindex(order)
-    most_involved = set(involvement.sort_values(ascending=False, kind="stable").index[:MAX_MATRIX_ACTORS])
+    detailed = len(events) <= MAX_MATRIX_EVENTS
+    label_w = 2.6 if detailed else 1.95
+    plot_left = MARGIN_IN + label_w + 0.1
+    room = WIDTH_IN - MARGIN_IN - 0.1 - plot_left
+    most_columns = int(room * math.sqrt(0.5) / (SMALL_PT * LINE))  # the narrowest a 45-degree label allows
+    limit = min(MAX_MATRIX_ACTORS, most_columns) if detailed else MAX_MATRIX_ACTORS
+    most_involved = set(involvement.sort_values(ascending=False, kind="stable").index[:limit])
     shown = [actor for actor in order if actor in most_involved]
     role_counts = links["role"].astype(str).value_counts()
     present = [role for role in ROLES if role in role_counts]
@@ -417,7 +424,6 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         f"{counted(len(order), 'actor')} take part in {counted(len(events), 'event')}; {who} "
         f"{counted(int(most.iloc[0]), 'event')}. Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}."
     )
-    detailed = len(events) <= MAX_MATRIX_EVENTS
     if detailed:
         title = f"Who took part in which event: {counted(len(order), 'actor')}, {counted(len(events), 'event')}"
         subtitle = "Events top to bottom in date order; each mark is the actor's role in that event."
@@ -426,7 +432,6 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         roles.index = pd.Index(order)
         row_names = list(events.set_index("event_id").loc[roles.columns, "title"])
         headings = [names[actor] for actor in shown]
-        label_w = 2.6
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.
         title = f"Who took part in the {counted(len(events), 'event')}: events per actor and role"
@@ -434,7 +439,6 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         counts = pd.crosstab(links["actor_id"], links["role"].astype(str))
         row_names = [names[actor] for actor in shown]
         headings = [label(role) for role in present]
-        label_w = 1.95
     if len(shown) < len(order):
         title += f" (the {len(shown)} most involved of {len(order)} actors)"
 
@@ -443,21 +447,22 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     lines_per_row = 2 if len(row_names) <= 20 else 1
     row_h = 0.3 if lines_per_row == 2 else 0.18
     depth = len(row_names) * row_h
-    plot_left = MARGIN_IN + label_w + 0.1
-    column_w = min(1.2, (WIDTH_IN - MARGIN_IN - 0.1 - plot_left) / len(headings))
+    column_w = min(1.2, room / len(headings))
     plot_right = plot_left + column_w * len(headings)
     # Wide columns take their heading upright and wrapped; narrow ones at 45 degrees, in as many
-    # lines as the gap between two columns holds (one, for 40 columns), each at most 3.2 in long.
+    # lines as the gap between two columns holds (at least one: see most_columns), each at most 2.6 in.
     upright = column_w >= 0.9
     if upright:
         column_labels = [wrap(h, column_w - 0.1, SMALL_PT, 4) for h in headings]
+        below = 0.08
         footer = max(len(lines) for lines in column_labels) * SMALL_PT * LINE + 0.35
     else:
         gap = column_w * math.sqrt(0.5)
-        column_labels = [wrap(h, 3.2, SMALL_PT, max(1, int(gap / (SMALL_PT * LINE)))) for h in headings]
+        column_labels = [wrap(h, 2.6, SMALL_PT, max(1, int(gap / (SMALL_PT * LINE)))) for h in headings]
         widest = max(text_width_in(line, SMALL_PT) for lines in column_labels for line in lines)
         thickest = max(len(lines) for lines in column_labels) * SMALL_PT * LINE
-        footer = (widest + thickest / 2) * math.sqrt(0.5) + 0.35
+        below = 0.08 + thickest / 2 * math.sqrt(0.5)  # a label's top corner stays under the last row
+        footer = below + (widest + thickest / 2) * math.sqrt(0.5) + 0.27
     page = Page(title, subtitle, note, depth + footer, legend_height_in(len(present), 6) if detailed else 0.0)
     ax = page.axes(plot_left, plot_right, depth)
     ax.axis("off")
@@ -473,10 +478,10 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         ax.axvline(column, color=RULE, linewidth=0.4, zorder=0)
         x = plot_left + (column + 0.5) * column_w
         if upright:
-            page.text(x, depth + 0.08, lines, SMALL_PT, ha="center", va="top")
+            page.text(x, depth + below, lines, SMALL_PT, ha="center", va="top")
         else:
             # Centred across its column's line, a label of two lines stays clear of its neighbours.
-            page.text(x, depth + 0.08, lines, SMALL_PT, rotation=45, ha="right", va="center", rotation_mode="anchor")
+            page.text(x, depth + below, lines, SMALL_PT, rotation=45, ha="right", va="center", rotation_mode="anchor")
 
     if not detailed:
         for column, role in enumerate(present):

@@ -14,11 +14,11 @@ import importlib.util
 import io
 import logging
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import EXIT_UNAVAILABLE, RenderError
-from .parameters import selection_words
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -75,20 +75,25 @@ def _libraries_found_by_ldconfig_only() -> Iterator[None]:
 
     WeasyPrint opens each of its libraries by trying several names, and cffi asks ``find_library``
     about each name that does not open. Where ldconfig does not know a name, ``find_library`` goes on
-    to run gcc and then ld: about 50 processes and 0.2 CPU s per import, for names that no way finds
-    (``libgobject-2.0-0`` is a Windows name). The libraries opened are the same: those ldconfig
-    knows, or a later name WeasyPrint tries, which the loader opens directly.
+    to run gcc and then ld: about 50 processes and 0.15-0.2 CPU s per import, for names that no way
+    finds (``libgobject-2.0-0`` is a Windows name). The libraries opened are the same: those ldconfig
+    knows, or a later name WeasyPrint tries, which the loader opens directly. One thread at a time:
+    a second would otherwise keep the replacement as the function to put back.
     """
     ldconfig_only = getattr(ctypes.util, "_findSoname_ldconfig", None)  # CPython's, on Linux
     if ldconfig_only is None:
         yield
         return
-    find_library = ctypes.util.find_library
-    ctypes.util.find_library = ldconfig_only
-    try:
-        yield
-    finally:
-        ctypes.util.find_library = find_library
+    with _FIND_LIBRARY_SWAP:
+        find_library = ctypes.util.find_library
+        ctypes.util.find_library = ldconfig_only
+        try:
+            yield
+        finally:
+            ctypes.util.find_library = find_library
+
+
+_FIND_LIBRARY_SWAP = threading.Lock()
 
 
 def check_pdf_engine() -> None:
@@ -234,7 +239,7 @@ def index_html(manifests: list[dict]) -> str:
         low, high = manifest["date_range"]
         rows.append(
             f'<tr><td><a href="{name}.html">{html.escape(manifest["title"])}</a></td>'
-            f"<td>{html.escape(selection_words(manifest['parameters']))}</td>"
+            f"<td>{html.escape(manifest.get('selection', 'not recorded (rendered by an earlier version)'))}</td>"
             f'<td class="dates">{html.escape(low or "")} – {html.escape(high or "")}</td>'
             f"<td>{manifest['events']}</td><td>{links}</td></tr>"
         )
@@ -244,6 +249,6 @@ def index_html(manifests: list[dict]) -> str:
         f'<style>{css}</style></head><body><main class="report"><h1>Reports</h1>'
         '<p class="subtitle">Every report variant, rendered from the source-cited timeline of the UN News article '
         "of 19 April 2017 on UNMISS.</p>"
-        '<table class="data"><thead><tr><th>Report</th><th>Parameters</th><th>Dates shown</th><th>Events</th>'
+        '<table class="data"><thead><tr><th>Report</th><th>Selection</th><th>Dates shown</th><th>Events</th>'
         f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></main></body></html>\n"
     )

@@ -115,6 +115,7 @@ class KernelFactory:
         self._replies = ours.makefile("rb")
         self._lock = threading.Lock()
         self._closed = False
+        self.stopping = False
 
     def _request(self, message: dict) -> dict:
         with self._lock:
@@ -158,6 +159,16 @@ class KernelFactory:
         self._closed = True
         self._replies.close()
         self._channel.close()
+
+    def stop(self) -> None:
+        """From any thread, without waiting: end the factory and its kernels now.
+
+        A fork waiting for the factory then fails at once, and no kernel is started without it
+        instead. ``close`` still waits for the factory's end.
+        """
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            self.process.terminate()
 
     def close(self) -> None:
         """End the factory and any kernel it still has; safe to call twice."""
@@ -273,6 +284,8 @@ def forking_manager_class():
             try:
                 process = self.factory.fork(kernel_cmd, self.connection_file, kw.get("cwd"), environment)
             except FactoryError as error:  # only an optimization: start the kernel the usual way
+                if self.factory.stopping:  # unless the render is stopping
+                    raise
                 level = logging.DEBUG if isinstance(error, NotForkable) else logging.WARNING
                 log.log(level, "%s; starting the kernel without the kernel factory", error)
                 self.factory = None

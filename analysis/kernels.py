@@ -137,18 +137,6 @@ class WarmKernel:
                     run_sync(self.manager.kill_kernel)()
 
 
-def import_kernel_launch() -> None:
-    """Import what starting a kernel imports: finding its kernelspec brings in ipykernel and IPython.
-
-    A render does this before its exporters warm up in another thread, so that its main thread then
-    waits for the kernel without importing anything (see ``render._render_sequence``).
-    """
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    with contextlib.suppress(Exception):  # a missing or broken kernelspec is reported by the launch itself
-        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-
-
 @functools.cache
 def register_engine() -> str:
     """Register, once, the papermill engine that writes the executed notebook once, not after every cell.

@@ -35,6 +35,31 @@ def format_day(day: pd.Timestamp) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
+def selection_sentence(parameters: dict, names: pd.Series, shown: int, total: int, escape=str) -> str:
+    """What a report's parameters select and how many events that leaves, in words.
+
+    "Selection: events whose recorded dates overlap 1 July 2016 to 31 July 2016 (3 of 13 events).",
+    or "The whole article (13 of 13 events).". ``names`` maps actor ids to names; ``escape`` is
+    applied to each piece of data in it (``text`` for the report's HTML, none for plain text).
+    """
+    start, end = (None if parameters[bound] is None else pd.Timestamp(parameters[bound]) for bound in ("start", "end"))
+    pieces = []
+    if start is not None or end is not None:
+        # An event is kept if its recorded dates overlap the window, so the events shown can run
+        # beyond it; said here, since the summary gives their whole span.
+        pieces.append(
+            f"events whose recorded dates overlap "
+            f"{format_day(start) if start is not None else 'the beginning'} "
+            f"to {format_day(end) if end is not None else 'the end'}"
+        )
+    if parameters["actors"]:
+        pieces.append("involving " + ", ".join(escape(names.get(actor, actor)) for actor in parameters["actors"]))
+    if parameters["categories"]:
+        pieces.append("of category " + ", ".join(escape(label(category).lower()) for category in parameters["categories"]))
+    count = f"{shown} of {total} events"
+    return f"Selection: {'; '.join(pieces)} ({count})." if pieces else f"The whole article ({count})."
+
+
 def date_phrase(start: pd.Timestamp, end: pd.Timestamp, precision: str, basis: str) -> str:
     """The event's date in words, honest about precision: 'From 8 to 12 July 2016'."""
     if precision == "day" or start == end:

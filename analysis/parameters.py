@@ -127,36 +127,20 @@ def parse_assignment(text: str) -> tuple[str, object]:
     return name, raw
 
 
-def render_command(name: str, parameters: dict) -> str:
+def render_command(name: str, parameters: dict, variants_file: Path | None = None) -> str:
     """The command line that renders report ``name`` again with ``parameters``: ``parse_assignment``'s inverse.
 
-    Each parameter not at its default is one ``-p``, shell-quoted, so that the command does not
-    depend on what reports.toml says by then.
+    Every parameter is one ``-p``, shell-quoted, so that no value declared in the variants file by
+    then can change the report. A path with white space at its ends does not come back the same.
     """
-    words = ["python", "-m", "analysis", "render", "--report", name]
+    words = ["python", "-m", "analysis", "render"]
+    if variants_file is not None and Path(variants_file).resolve() != paths.VARIANTS_FILE.resolve():
+        words += ["--variants", paths.in_project(variants_file)]
+    words += ["--report", name]
     for spec in PARAMETERS:
         value = parameters.get(spec.name, spec.default)
-        if value in (spec.default, None, "", []):
-            continue
-        words += ["-p", f"{spec.name}={','.join(value) if spec.kind == 'list' else value}"]
+        words += ["-p", f"{spec.name}={','.join(value) if spec.kind == 'list' else value or ''}"]
     return shlex.join(words)
-
-
-def selection_words(parameters: dict) -> str:
-    """What the parameters select, in words ("from 2016-07-01; categories: crisis"), or "whole article"."""
-    words = {
-        "start": "from {}",
-        "end": "to {}",
-        "actors": "actors: {}",
-        "categories": "categories: {}",
-        "data_dir": "data: {}",
-    }
-    pieces = []
-    for name, template in words.items():
-        value = parameters.get(name)
-        if value:
-            pieces.append(template.format(", ".join(value) if isinstance(value, list) else value))
-    return "; ".join(pieces) or "whole article"
 
 
 def load_variants(path: Path | None = None) -> list[Variant]:

@@ -35,7 +35,7 @@ from .errors import (
 )
 from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
-from .kernels import KERNEL_NAME, WarmKernel, import_kernel_launch, register_engine
+from .kernels import KERNEL_NAME, WarmKernel, register_engine
 from .limits import refuse_oversized
 from .outputs import (
     cache_key,
@@ -193,7 +193,7 @@ class _Job:
     started: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)  # file name -> text, made while the notebook runs
-    shown: dict = field(default_factory=dict)  # the manifest's "events" and "date_range"
+    shown: dict = field(default_factory=dict)  # the manifest's "selection", "events" and "date_range"
 
     @property
     def name(self) -> str:
@@ -212,6 +212,7 @@ class _Settings:
     timeout: int
     progress: bool
     notebook: Path  # the report notebook, as the render was asked for it (--jobs workers import paths anew)
+    variants_file: Path | None  # as given to render(); None for reports.toml
 
 
 def _staging(job: _Job, settings: _Settings) -> Path:
@@ -259,12 +260,14 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
     """
     from .load import load_timeline
     from .metrics import filter_timeline
+    from .narrative import selection_sentence
 
     parameters = job.parameters
     if parameters["data_dir"] not in timelines:
         timelines[parameters["data_dir"]] = load_timeline(parameters["data_dir"])
+    full = timelines[parameters["data_dir"]]
     timeline = filter_timeline(
-        timelines[parameters["data_dir"]],
+        full,
         parameters["start"],
         parameters["end"],
         parameters["actors"],
@@ -277,7 +280,9 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
         f"{job.name}.timeline.json": json.dumps(timelinejs(timeline, job.title), ensure_ascii=False, separators=(",", ":"))
         + "\n",
     }
+    names = full.actors.set_index("actor_id")["name"]
     job.shown = {
+        "selection": selection_sentence(parameters, names, len(events), len(full.events)),
         "events": len(events),
         "date_range": [
             events["start"].min().strftime("%Y-%m-%d") if len(events) else None,
@@ -318,7 +323,7 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
         title = job.title
         footer = f"Rendered by analysis from {paths.in_project(settings.notebook)}."
         step = time.perf_counter()
-        page = export_html(executed, title, footer, render_command(name, parameters))
+        page = export_html(executed, title, footer, render_command(name, parameters, settings.variants_file))
         timings["html"] = time.perf_counter() - step
         if "html" in formats:
             write_file(staging / f"{name}.html", page)
@@ -395,22 +400,33 @@ def _render_sequence(
     total = len(jobs)
     timelines = {} if timelines is None else timelines
     # While the factory prepares the first kernel, papermill is imported and nbformat's schema
-    # compiled (on reading the notebook) here, not after; so is what making the data files and
-    # starting a kernel import. Only then are the exporters warmed up in another thread, while this
-    # one waits for the kernel: an interrupt (always raised in this one) that lands in an import
-    # while another thread imports too can leave a module lock held, and a --jobs worker stuck for good.
+    # compiled (on reading the notebook) here, not after; so is what making the data files imports.
+    # Only then are the exporters warmed up in another thread: an interrupt (always raised in this
+    # one) that lands in an import while another thread imports too can leave a module lock held,
+    # and a --jobs worker stuck for good. This thread imports nothing more: it only waits, exports
+    # once the warm-up is over, and makes the data files.
     import nbformat
     import papermill  # noqa: F401
 
     nbformat.read(settings.notebook, as_version=4)
     register_engine()
     _import_data_makers()
-    import_kernel_launch()
     preload = threading.Thread(target=_preload_exporters, args=(settings.formats,), daemon=True)
     preload.start()
-    kernels = [launch_kernel(paths.NOTEBOOKS_DIR, factory)]  # [current, next]; launched ahead of need
+    # [current, next]: each launched ahead of need in the executor's thread, never in this one, where
+    # an interrupt inside jupyter_client's launch could leave its event loop half torn down.
+    kernels: list = []
     results: list[RenderResult] = []
     cancelled = threading.Event()
+
+    def launch_kernel_ahead() -> None:
+        if not cancelled.is_set():
+            kernels.append(launch_kernel(paths.NOTEBOOKS_DIR, factory))
+
+    def execute(job: _Job, launch_next: Callable[[], None]):
+        if cancelled.is_set():  # stopped while its kernel started
+            raise KeyboardInterrupt
+        return _execute_variant(job, settings, kernels[0], launch_next, cancelled)
 
     def wait_for(done: Callable[[], bool], wait_a_while: Callable[[], object]) -> None:
         while not done():
@@ -426,17 +442,14 @@ def _render_sequence(
         results.append(result)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute") as executor:
-        running = None
+        started = [executor.submit(launch_kernel_ahead)]  # all work given to the executor, in its order
         try:
             ready = None
             for number, job in enumerate(jobs, start=1):
                 report(f"[{number}/{total}] {job.name}: executing")
-
-                def launch_next(number=number):
-                    if number < total and not cancelled.is_set():
-                        kernels.append(launch_kernel(paths.NOTEBOOKS_DIR, factory))
-
-                running = executor.submit(_execute_variant, job, settings, kernels[0], launch_next, cancelled)
+                launch_next = launch_kernel_ahead if number < total else lambda: None
+                running = executor.submit(execute, job, launch_next)
+                started.append(running)
                 if ready is not None:
                     export(*ready)
                 _prepare_data(job, timelines)
@@ -446,20 +459,26 @@ def _render_sequence(
             if ready is not None:
                 export(*ready)
         except BaseException:
-            cancelled.set()
-            for kernel in kernels:
-                if not isinstance(kernel, Exception):
-                    kernel.kill()
-            if running is not None:
-                # The run in progress sees its kernel die: papermill's "Kernel died" line would only
-                # contradict the one message the caller prints (interrupted, or the error itself).
-                papermill_log = logging.getLogger("papermill")
-                papermill_log.disabled = True
-                try:
+            # The run in progress sees its kernel die: papermill's "Kernel died" line (or nbclient's,
+            # through papermill's logger, as its client starts) would only contradict the one message
+            # the caller prints (interrupted, or the error itself). So it is silenced first.
+            papermill_log = logging.getLogger("papermill")
+            papermill_log.disabled = True
+            try:
+                cancelled.set()
+                if factory is not None:
+                    factory.stop()  # a launch waiting for the factory's imports fails now
+                for kernel in kernels:
+                    if not isinstance(kernel, Exception):
+                        kernel.kill()
+                for work in started:
                     with contextlib.suppress(BaseException):
-                        running.result()
-                finally:
-                    papermill_log.disabled = False
+                        work.result()
+                for kernel in kernels:  # one launched as the others were killed
+                    if not isinstance(kernel, Exception):
+                        kernel.kill()
+            finally:
+                papermill_log.disabled = False
             for job in jobs:  # a job executed but not yet exported has its staging folder still
                 shutil.rmtree(_staging(job, settings), ignore_errors=True)
             raise
@@ -537,7 +556,19 @@ def render(
         with running_factory(KERNEL_NAME, wanted=workers == 1) as factory, worker_pool(workers) as pool:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             results += _run_pending(
-                pending, versions, out_dir, tuple(formats), timeout, progress, jobs, report, factory, pool, timelines, stopped
+                pending,
+                versions,
+                out_dir,
+                tuple(formats),
+                timeout,
+                progress,
+                jobs,
+                report,
+                factory,
+                pool,
+                timelines,
+                stopped,
+                variants_file,
             )
         update_index(out_dir, [variant.name for variant in declared])
     return results
@@ -571,8 +602,10 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
     return timelines
 
 
-def _run_pending(pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, pool, timelines, stopped):
-    settings = _Settings(versions, out_dir, formats, timeout, progress and pool is None, paths.REPORT_NOTEBOOK)
+def _run_pending(
+    pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, pool, timelines, stopped, variants_file
+):
+    settings = _Settings(versions, out_dir, formats, timeout, progress and pool is None, paths.REPORT_NOTEBOOK, variants_file)
     work = [_Job(variant, parameters, key, hashes) for variant, parameters, key, hashes in pending]
     if not work:
         return []

@@ -15,7 +15,7 @@ import pandas as pd
 from . import metrics
 from .errors import ParameterError
 from .load import load_timeline
-from .narrative import Citations, executive_summary, format_day, phase_sections, speaker, text
+from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, speaker, text
 from .parallel import forked_map
 from .schema import CATEGORIES, label
 
@@ -204,23 +204,8 @@ class Report:
     # --- helpers -----------------------------------------------------------------------------
 
     def _selection_text(self) -> str:
-        start, end = self.parameters["start"], self.parameters["end"]
-        pieces = []
-        if start is not None or end is not None:
-            # An event is kept if its recorded dates overlap the window, so the events shown can run
-            # beyond it; said here, since the summary gives their whole span.
-            pieces.append(
-                f"events whose recorded dates overlap "
-                f"{format_day(start) if start is not None else 'the beginning'} "
-                f"to {format_day(end) if end is not None else 'the end'}"
-            )
-        if self.parameters["actors"]:
-            names = self.full.actors.set_index("actor_id")["name"]
-            pieces.append("involving " + ", ".join(text(names.get(a, a)) for a in self.parameters["actors"]))
-        if self.parameters["categories"]:
-            pieces.append("of category " + ", ".join(text(label(c).lower()) for c in self.parameters["categories"]))
-        shown = f"{len(self.timeline.events)} of {len(self.full.events)} events"
-        return f"Selection: {'; '.join(pieces)} ({shown})." if pieces else f"The whole article ({shown})."
+        names = self.full.actors.set_index("actor_id")["name"]
+        return selection_sentence(self.parameters, names, len(self.timeline.events), len(self.full.events), escape=text)
 
     def _events_table(self) -> tuple[str, pd.DataFrame]:
         events = metrics.events_in_order(self.timeline.events)

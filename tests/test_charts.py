@@ -345,19 +345,34 @@ def test_actor_matrix_marks_sit_on_their_event_s_row_and_their_actor_s_column(re
     assert ("party", round(column_of["SPLA"], 2), round(fighting, 2)) in marks
 
 
-@pytest.mark.parametrize(("count", "lines"), [(20, 2), (40, 1)])
+def matrix_of(event_count: int, actor_count: int) -> charts.Chart:
+    """The actor matrix of events and actors with long titles and names, each event linked to one actor."""
+    title = "An event whose title is long enough to need more than one line of the label column"
+    days = [f"2016-01-{1 + i % 28:02d}" for i in range(event_count)]
+    events = [event(f"e{i:02d}", day, day, title=f"{title} {i}") for i, day in enumerate(days)]
+    name = "Department of an organisation with a name longer than any in the article"
+    actors = [{"actor_id": f"a{j:02d}", "name": f"{name} {j}", "short_name": ""} for j in range(actor_count)]
+    links = [{"event_id": f"e{i:02d}", "actor_id": f"a{i % actor_count:02d}", "role": "implementer"} for i in range(event_count)]
+    return charts.plot_actor_matrix(tiny(events, actors, links))
+
+
+@pytest.mark.parametrize(("count", "lines"), [(20, 2), (21, 1), (40, 1)])
 def test_actor_matrix_rows_take_two_lines_up_to_20_events_then_one(count, lines):
     # A report prints a chart at most 200 mm tall: 40 rows of two lines would print too small to read.
-    title = "An event whose title is long enough to need more than one line of the label column"
-    days = [f"2016-01-{1 + i % 28:02d}" for i in range(count)]
-    events = [event(f"e{i:02d}", day, day, title=f"{title} {i}") for i, day in enumerate(days)]
-    actors = [{"actor_id": "unmiss", "name": "United Nations Mission in South Sudan", "short_name": "UNMISS"}]
-    links = [{"event_id": f"e{i:02d}", "actor_id": "unmiss", "role": "implementer"} for i in range(count)]
-    chart = charts.plot_actor_matrix(tiny(events, actors, links))
+    chart = matrix_of(count, 11)
     labels = [t.get_text() for t in texts(chart) if t.get_text().startswith("An event")]
     assert len(labels) == count and {label.count("\n") + 1 for label in labels} == {lines}
     assert all(label.endswith("…") for label in labels) == (lines == 1)
-    assert chart.figure.get_size_inches()[1] < 10.5
+    assert chart.figure.get_size_inches()[1] < 11
+
+
+def test_actor_matrix_shows_as_many_actors_as_leave_a_line_between_two_labels():
+    chart = matrix_of(40, 40)
+    rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
+    assert f"(the {len(rotated)} most involved of 40 actors)" in chart.title
+    steps = np.diff([t.get_position()[0] for t in rotated])
+    assert steps.min() * np.sqrt(0.5) > chart_layout.SMALL_PT * chart_layout.LINE
+    assert len(rotated) >= 20  # not fewer than the room allows
 
 
 def test_actor_matrix_filter_draws_fewer_marks(crisis):

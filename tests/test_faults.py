@@ -267,6 +267,19 @@ if "stall_export" in config or "stall_warm_up" in config:
         return export_pdf(page)
 
     render.export_pdf = stalled_export
+if "stall_fork" in config:
+    # The first kernel takes 2 s to come from the factory: inside jupyter_client's launch, in its event loop.
+    from analysis import kernel_factory
+
+    fork = kernel_factory.KernelFactory.fork
+
+    def slow_fork(self, *args, **kwargs):
+        if not Path(config["stall_fork"]).exists():
+            Path(config["stall_fork"]).write_text(threading.current_thread().name)
+            time.sleep(2)
+        return fork(self, *args, **kwargs)
+
+    kernel_factory.KernelFactory.fork = slow_fork
 if "stall_publish" in config:  # publishing the HTML takes 3 s
     replace = os.replace
 
@@ -1028,6 +1041,20 @@ def interrupt(driver: Path, config: dict, out: Path, tmp_path: Path, marker: Pat
 
 
 SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_case_30_interrupted_while_the_first_kernel_starts(driver, out, tmp_path, signum, code, word):
+    # The kernel is launched in a thread that never takes the signal; the factory is stopped, so the
+    # launch ends at once and no kernel is started without it instead.
+    before = published(out)
+    marker = tmp_path / "forking"
+    run = interrupt(driver, {"stall_fork": str(marker)}, out, tmp_path, marker, signum, "--format", "html")
+    assert marker.read_text() != "MainThread"  # where a signal could land inside jupyter_client's event loop
+    assert run.code == code and run.stderr.strip() == word, run.stderr  # one message, no traceback
+    assert run.kernels_seen == 0
+    assert_invariants(out, before, pids={run.pid})
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from analysis.parameters import (
     check_parameters,
     load_variants,
     parse_assignment,
+    render_command,
     select_variants,
 )
 
@@ -136,3 +137,12 @@ def test_malformed_variants_file(tmp_path):
 
 def test_every_spec_has_help():
     assert all(spec.help for spec in SPECS.values())
+
+
+def test_the_render_command_names_a_variants_file_other_than_reports_toml(tmp_path):
+    parameters = check_parameters({"title": "T"})
+    default = "python -m analysis render --report full -p title=T -p start= -p end= -p actors= -p categories= -p data_dir="
+    assert render_command("full", parameters) == default
+    assert render_command("full", parameters, paths.VARIANTS_FILE) == default
+    other = tmp_path / "my variants.toml"
+    assert render_command("full", parameters, other).startswith(f"python -m analysis render --variants '{other}' --report full ")

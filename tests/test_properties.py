@@ -223,17 +223,27 @@ CHECKED_PARAMETERS = st.fixed_dictionaries(
     }
 ).filter(lambda parameters: not (parameters["start"] and parameters["end"] and parameters["start"] > parameters["end"]))
 
+# What a variant in reports.toml may declare by the time the command is run: some of the parameters.
+DECLARED_BY_A_VARIANT = CHECKED_PARAMETERS.flatmap(
+    lambda values: st.sets(st.sampled_from(sorted(values))).map(lambda names: {name: values[name] for name in names})
+)
+
 
 @SETTINGS
-@example(parameters={**check_parameters({}), "title": "It's 'quoted'\n$HOME", "actors": ["unmiss", "spla"]})
-@given(parameters=CHECKED_PARAMETERS)
-def test_the_command_in_a_report_s_footer_renders_the_same_parameters(parameters):
-    # The shell splits it back into exactly these words, and the command line reads them as these values.
+@example(
+    parameters={**check_parameters({}), "title": "It's 'quoted'\n$HOME", "actors": ["unmiss", "spla"]},
+    declared={"start": "2016-07-01", "categories": ["violence"]},
+)
+@given(parameters=CHECKED_PARAMETERS, declared=DECLARED_BY_A_VARIANT)
+def test_the_command_in_a_report_s_footer_renders_the_same_parameters(parameters, declared):
+    # The shell splits it back into exactly these words, the command line reads them as these values,
+    # and whatever the variant declares by then, render()'s merge gives these parameters again.
     words = shlex.split(render_command("full", parameters))
     assert words[:6] == ["python", "-m", "analysis", "render", "--report", "full"]
     args = build_parser().parse_args(words[3:])
     assert args.report == ["full"]
-    assert check_parameters(dict(parse_assignment(text) for text in args.parameters)) == check_parameters(parameters)
+    overrides = dict(parse_assignment(text) for text in args.parameters)
+    assert check_parameters({**declared, **overrides}) == check_parameters(parameters)
 
 
 def test_floats_that_json_cannot_hold_are_refused():
