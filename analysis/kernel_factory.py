@@ -172,6 +172,7 @@ class KernelFactory:
 
     def close(self) -> None:
         """End the factory and any kernel it still has; safe to call twice."""
+        self.stopping = True  # a launch still under way (its thread may outlive the render) starts no kernel
         with self._lock:
             if not self._closed:
                 self._close_channel()

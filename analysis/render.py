@@ -442,8 +442,9 @@ def _render_sequence(
         results.append(result)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="execute") as executor:
-        started = [executor.submit(launch_kernel_ahead)]  # all work given to the executor, in its order
+        started: list = []  # all work given to the executor, in its order
         try:
+            started.append(executor.submit(launch_kernel_ahead))
             ready = None
             for number, job in enumerate(jobs, start=1):
                 report(f"[{number}/{total}] {job.name}: executing")
