@@ -47,6 +47,10 @@ class Timeline:
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
 
+    def actor_names(self) -> pd.Series:
+        """actor_id -> the actor's full name."""
+        return self.actors.set_index("actor_id")["name"]
+
 
 def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> Timeline:
     """Load and validate the timeline under ``data_dir`` (default: the repository's ``data/``).

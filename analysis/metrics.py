@@ -150,7 +150,7 @@ def actor_roles(timeline: Timeline) -> pd.DataFrame:
     links = timeline.event_actors[timeline.event_actors["event_id"].isin(order)]
     if links.empty:
         return pd.DataFrame(index=pd.Index([], name="actor"), columns=order, dtype=str)
-    names = timeline.actors.set_index("actor_id")["name"]
+    names = timeline.actor_names()
     joined = (
         links.assign(role=links["role"].astype(str))
         .groupby(["actor_id", "event_id"], sort=False)["role"]
@@ -210,7 +210,7 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     """The reforms and operations by area: who carried them out and what the article reports of them."""
     events = events_in_order(timeline.events)
     measures = events[events["area"].notna()].copy()
-    names = timeline.actors.set_index("actor_id")["name"]
+    names = timeline.actor_names()
     links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
     implementers = _joined_by(links["event_id"], links["actor_id"].map(names), ", ")
     reported = timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]

@@ -211,7 +211,7 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
         parts.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
     if len(cost) > MAX_SUMMARY_ITEMS:
         parts.append(_more(len(cost) - MAX_SUMMARY_ITEMS, "reported figures", "see the human cost table"))
-    names = timeline.actors.set_index("actor_id")["name"]
+    names = timeline.actor_names()
     remaining = metrics.remaining_work(timeline)
     for claim in remaining.head(MAX_SUMMARY_ITEMS).to_dict("records"):
         sentence = claim_sentence(claim, names)
@@ -228,7 +228,7 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
     more there are: a report of a hundred thousand events summarizes, and the data files list all.
     """
     events = metrics.events_in_order(timeline.events)
-    names = timeline.actors.set_index("actor_id")["name"]
+    names = timeline.actor_names()
     by_id = events.set_index("event_id")
     cost = metrics.human_cost(timeline)
     sections: dict[str, str] = {}

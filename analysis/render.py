@@ -280,7 +280,7 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
         f"{job.name}.timeline.json": json.dumps(timelinejs(timeline, job.title), ensure_ascii=False, separators=(",", ":"))
         + "\n",
     }
-    names = full.actors.set_index("actor_id")["name"]
+    names = full.actor_names()
     job.shown = {
         "selection": selection_sentence(parameters, names, len(events), len(full.events)),
         "events": len(events),
@@ -419,6 +419,9 @@ def _render_sequence(
     results: list[RenderResult] = []
     cancelled = threading.Event()
 
+    def live(launched: list) -> list[WarmKernel]:
+        return [kernel for kernel in launched if not isinstance(kernel, Exception)]  # a failed launch is its error
+
     def launch_kernel_ahead() -> None:
         if not cancelled.is_set():
             kernels.append(launch_kernel(paths.NOTEBOOKS_DIR, factory))
@@ -469,24 +472,21 @@ def _render_sequence(
                 cancelled.set()
                 if factory is not None:
                     factory.stop()  # a launch waiting for the factory's imports fails now
-                for kernel in kernels:
-                    if not isinstance(kernel, Exception):
-                        kernel.kill()
+                for kernel in live(kernels):
+                    kernel.kill()
                 for work in started:
                     with contextlib.suppress(BaseException):
                         work.result()
-                for kernel in kernels:  # one launched as the others were killed
-                    if not isinstance(kernel, Exception):
-                        kernel.kill()
+                for kernel in live(kernels):  # one launched as the others were killed
+                    kernel.kill()
             finally:
                 papermill_log.disabled = False
             for job in jobs:  # a job executed but not yet exported has its staging folder still
                 shutil.rmtree(_staging(job, settings), ignore_errors=True)
             raise
         finally:
-            for kernel in kernels:
-                if not isinstance(kernel, Exception):
-                    kernel.shutdown()
+            for kernel in live(kernels):
+                kernel.shutdown()
     return results
 
 
@@ -556,21 +556,10 @@ def render(
         workers = min(jobs, len(pending))
         with running_factory(KERNEL_NAME, wanted=workers == 1) as factory, worker_pool(workers) as pool:
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
-            results += _run_pending(
-                pending,
-                versions,
-                out_dir,
-                tuple(formats),
-                timeout,
-                progress,
-                jobs,
-                report,
-                factory,
-                pool,
-                timelines,
-                stopped,
-                variants_file,
-            )
+            progress_shown = progress and pool is None  # a --jobs worker's bar would only garble the others'
+            notebook = paths.REPORT_NOTEBOOK
+            settings = _Settings(versions, out_dir, tuple(formats), timeout, progress_shown, notebook, variants_file)
+            results += _run_pending(pending, settings, jobs, report, factory, pool, timelines, stopped)
         update_index(out_dir, [variant.name for variant in declared])
     return results
 
@@ -603,10 +592,7 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
     return timelines
 
 
-def _run_pending(
-    pending, versions, out_dir, formats, timeout, progress, jobs, report, factory, pool, timelines, stopped, variants_file
-):
-    settings = _Settings(versions, out_dir, formats, timeout, progress and pool is None, paths.REPORT_NOTEBOOK, variants_file)
+def _run_pending(pending, settings: _Settings, jobs, report, factory, pool, timelines, stopped):
     work = [_Job(variant, parameters, key, hashes) for variant, parameters, key, hashes in pending]
     if not work:
         return []

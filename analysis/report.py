@@ -204,7 +204,7 @@ class Report:
     # --- helpers -----------------------------------------------------------------------------
 
     def _selection_text(self) -> str:
-        names = self.full.actors.set_index("actor_id")["name"]
+        names = self.full.actor_names()
         return selection_sentence(self.parameters, names, len(self.timeline.events), len(self.full.events), escape=text)
 
     def _events_table(self) -> tuple[str, pd.DataFrame]:
@@ -247,7 +247,7 @@ class Report:
 
     def _remaining_table(self) -> tuple[str, pd.DataFrame]:
         remaining = metrics.remaining_work(self.timeline)
-        names = self.full.actors.set_index("actor_id")["name"]
+        names = self.full.actor_names()
         who = [speaker(actor, names) for actor in remaining["actor_id"]]
         who = [name[:1].upper() + name[1:] for name in who]  # a cell's first word: "The article"
         frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
