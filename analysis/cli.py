@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError, ParameterError
-from .startup import Terminated, skip_unneeded_slow_imports, stop_signal, stop_signals_handled
+from .startup import Terminated, pause_collection, skip_unneeded_slow_imports, stop_signal, stop_signals_handled
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,6 +117,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     skip_unneeded_slow_imports()
+    pause_collection()  # until the exporters are warm
     from .parameters import parse_assignment
     from .render import render
 

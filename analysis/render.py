@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import json
 import logging
 import os
@@ -58,6 +57,7 @@ from .parameters import (
     select_variants,
 )
 from .schema import TABLES
+from .startup import resume_collection
 from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
 log = logging.getLogger(__name__)
@@ -375,7 +375,7 @@ def _preload_exporters(formats: tuple[str, ...]) -> None:
             export_pdf(page)
     # What is loaded now stays until the end: spare the collector from walking it again at every
     # full collection (a tenth of each PDF's layout time).
-    gc.freeze()
+    resume_collection()
 
 
 def _render_sequence(
@@ -607,6 +607,7 @@ def _run_pending(pending, settings: _Settings, jobs, report, factory, pool, time
         futures = [pool.submit(_render_share, share, settings) for share in shares]
     except BrokenProcessPool:  # a worker ended while this process checked the inputs
         _abandon_workers(pool, work, settings)
+    resume_collection()  # this process imports nothing more: the workers export
     while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
         if stopped():
             raise KeyboardInterrupt  # stopped as by Ctrl-C

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
 import shutil
@@ -135,3 +136,37 @@ def test_weasyprint_opens_the_same_libraries_without_running_a_compiler():
     assert ours["libraries"] == plain["libraries"]
     assert any("libpango-1.0" in library for library in ours["libraries"])
     assert ours["restored"]
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_the_pdf_is_laid_out_without_collecting_cycles_and_the_collector_is_left_as_it_was(enabled_before, monkeypatch):
+    page = page_with(png("RGB")) + "".join(f"<p>Paragraph {number} of a long report.</p>" for number in range(400))
+    weasyprint = exports.import_weasyprint()
+    write_pdf = weasyprint.HTML.write_pdf
+    laying_out = []
+    collections = []
+
+    def watched_write_pdf(*args, **kwargs):
+        laying_out.append(True)
+        try:
+            return write_pdf(*args, **kwargs)
+        finally:
+            laying_out.pop()
+
+    def count(phase, info):
+        if phase == "start" and laying_out:
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(weasyprint.HTML, "write_pdf", watched_write_pdf)
+    if not enabled_before:
+        gc.disable()
+    gc.callbacks.append(count)
+    try:
+        pdf = exports.export_pdf(page)
+        enabled_after = gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable()
+    assert pdf.startswith(b"%PDF")
+    assert collections == []
+    assert enabled_after is enabled_before

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 FINGERPRINT = textwrap.dedent(
     """
     def _fingerprint():
-        import json, os, signal, sys
+        import gc, json, os, signal, sys
         import matplotlib.pyplot
         import numpy
         from ipykernel.kernelapp import IPKernelApp
@@ -50,6 +50,7 @@ FINGERPRINT = textwrap.dedent(
             "sigterm": str(signal.getsignal(signal.SIGTERM)),
             "main": sys.modules["__main__"].__name__,
             "names": sorted(name for name in globals() if not name.startswith("_")),
+            "collects_garbage": gc.isenabled(),
             "draw": numpy.random.random(),
         })
     print(_fingerprint())
@@ -310,3 +311,12 @@ def test_ipc_socket_files_are_read_from_the_connection_file(tmp_path):
     connection.write_text("not json")
     assert kernel_factory.ipc_socket_files(str(connection)) == []
     assert kernel_factory.ipc_socket_files(str(tmp_path / "missing.json")) == []
+
+
+def test_a_forked_kernel_keeps_what_the_factory_imported_out_of_its_collections(tmp_path):
+    # Frozen before the fork: a kernel's full collections skip the imported modules, whose pages stay shared.
+    with started_factory() as factory, warm_kernel(tmp_path, factory) as forked:
+        assert forked.is_forked
+        frozen, collects = run(forked, "import gc\nprint(gc.get_freeze_count(), gc.isenabled())").split()
+    assert int(frozen) > 100_000
+    assert collects == "True"
