@@ -13,7 +13,9 @@ reported as the median. Rows, for the `full` report (HTML + PDF):
   venv's Python, so that each naive chain is compared with our render in its own environment;
 and for the batch of declared variants, with --jobs 1 and 2, against the in-process limit for the
 same parameter sets; the cached re-run (nothing changed); the full report of a synthetic
-timeline of 100,000 events against the article's; and the cost of `import analysis`.
+timeline of 100,000 events against the article's; the cost of `import analysis`; and what this
+machine's CPUs do together: a CPU-bound loop alone, then as many at once as there are CPUs (on a
+shared virtual machine two may do much less than twice the work of one).
 
 Usage: python benchmarks/render_speed.py [--repeat N] [--naive-env VENV]
 Writes benchmarks/results/render_speed.json and .png beside the printed table.
@@ -22,6 +24,7 @@ Writes benchmarks/results/render_speed.json and .png beside the printed table.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -43,6 +46,10 @@ NAIVE = "one report: naive chain"  # its rows: this venv's CLIs, and --naive-env
 OURS = "one report: ours (render, HTML + PDF)"
 OURS_IN = "one report: ours, with the Python of"  # + --naive-env: the same render in that environment
 SHARED_SCRIPT = "one report: the same script, charts on two CPUs (reference)"
+ALONE = "machine: a CPU-bound loop, alone"
+SIDE_BY_SIDE = "machine: one such loop per CPU, side by side"
+REFERENCES = (SHARED_SCRIPT, ALONE, SIDE_BY_SIDE)  # measured for comparison, not ours
+LOOP = "total = 0\nfor number in range(8_000_000):\n    total += number * number"
 
 
 def children_cpu() -> float:
@@ -55,6 +62,20 @@ def timed(command: list[str], cwd: Path = REPO) -> float:
     started = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def side_by_side(python: str, processes: int) -> float:
+    """Seconds until ``processes`` copies of LOOP, started together, have all ended."""
+    started = time.perf_counter()
+    running = [subprocess.Popen([python, "-c", LOOP]) for _ in range(processes)]
+    if any(process.wait() for process in running):
+        raise RuntimeError("the CPU-bound loop failed")
+    return time.perf_counter() - started
+
+
+def capacity(medians: dict[str, float], cpus: int) -> float:
+    """How many CPUs' worth of work the CPUs do together: ``cpus`` loops side by side against one alone."""
+    return cpus * medians[ALONE] / medians[SIDE_BY_SIDE]
 
 
 # Four more variants besides the declared ones, so the batch has at least eight reports.
@@ -161,9 +182,16 @@ def measure(repeat: int, naive_env: Path | None = None) -> tuple[dict[str, list[
             ]
             runs["python -c 'import analysis'"] = [python, "-c", "import analysis"]
             runs["python -c 'pass' (interpreter start, subtracted above)"] = [python, "-c", "pass"]
+            runs[ALONE] = functools.partial(side_by_side, python, 1)
+            runs[SIDE_BY_SIDE] = functools.partial(side_by_side, python, available_cpus())
             for label, command in runs.items():
                 cpu_before = children_cpu()
-                seconds = naive_chain(scratch, command) if isinstance(command, Path) else timed(command)
+                if callable(command):
+                    seconds = command()
+                elif isinstance(command, Path):
+                    seconds = naive_chain(scratch, command)
+                else:
+                    seconds = timed(command)
                 times.setdefault(label, []).append(seconds)
                 cpu.setdefault(label, []).append(children_cpu() - cpu_before)
     return times, cpu
@@ -232,14 +260,21 @@ def table(times: dict[str, list[float]], cpu: dict[str, list[float]], cpus: int)
     ]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {name} | {value:.2f} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
-    # A render's processes cannot end sooner than their CPU time spread evenly over the CPUs.
+    # A render's processes cannot end sooner than their CPU time spread evenly over the CPUs, nor
+    # sooner than that time divided by what the CPUs measurably do together.
+    together = capacity(medians, cpus)
     lines += [
         "",
-        f"| one report | median s | CPU s, all its processes | least s on {cpus} CPUs (CPU s ÷ {cpus}) |",
-        "|---|---|---|---|",
+        f"The {cpus} CPUs together did the work of {together:.2f} (a CPU-bound loop alone: {medians[ALONE]:.2f} s; "
+        f"{cpus} side by side: {medians[SIDE_BY_SIDE]:.2f} s).",
+        "",
+        f"| one report | median s | CPU s, all its processes | least s on {cpus} CPUs (CPU s ÷ {cpus}) "
+        f"| least s at the measured {together:.2f} CPUs |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {label[len('one report: ') :]} | {medians[label]:.2f} | {cpu_medians[label]:.2f} | {cpu_medians[label] / cpus:.2f} |"
+        f"| {label[len('one report: ') :]} | {medians[label]:.2f} | {cpu_medians[label]:.2f} "
+        f"| {cpu_medians[label] / cpus:.2f} | {cpu_medians[label] / together:.2f} |"
         for label in medians
         if label.startswith("one report")
     ]
@@ -249,7 +284,8 @@ def table(times: dict[str, list[float]], cpu: dict[str, list[float]], cpus: int)
             ours_cpu = cpu_medians[same_environment_label(label)]
             lines.append(
                 f"3× faster than the {label[len('one report: ') :]} means ≤ {naive / 3:.2f} s; "
-                f"ours in that environment used {ours_cpu:.2f} CPU s: ≥ {ours_cpu / cpus:.2f} s on {cpus} CPUs."
+                f"ours in that environment used {ours_cpu:.2f} CPU s: ≥ {ours_cpu / cpus:.2f} s on {cpus} CPUs, "
+                f"≥ {ours_cpu / together:.2f} s at the measured {together:.2f}."
             )
     return "\n".join(lines), medians
 
@@ -263,7 +299,7 @@ def save_chart(medians: dict[str, float], path: Path) -> None:
     values = [medians[label] for label in labels]
     # Okabe-Ito: the limits grey, our renders blue, the naive chain orange.
     colors = [
-        "#999999" if "in-process limit" in label or label == SHARED_SCRIPT else "#E69F00" if "naive" in label else "#0072B2"
+        "#999999" if "in-process limit" in label or label in REFERENCES else "#E69F00" if "naive" in label else "#0072B2"
         for label in labels
     ]
     bars = axes.barh(labels, values, color=colors)
@@ -274,7 +310,7 @@ def save_chart(medians: dict[str, float], path: Path) -> None:
         texts.append(f"{value:.2f} s{ratio}")
     axes.bar_label(bars, labels=texts, padding=3, fontsize=9)
     axes.set_xlim(0, max(values) * 1.4)
-    key = "grey: in-process limits and the reference, orange: naive chain, blue: ours"
+    key = "grey: in-process limits and references, orange: naive chain, blue: ours"
     axes.set_xlabel(f"seconds (median, whole cold process)\n{key}")
     axes.set_title("Rendering speed, measured side by side in one run")
     figure.tight_layout()
