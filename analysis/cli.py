@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError, ParameterError
-from .startup import Terminated, pause_collection, skip_unneeded_slow_imports, stop_signal, stop_signals_handled
+from .startup import Terminated, garbage_collection_paused, skip_unneeded_slow_imports, stop_signal, stop_signals_handled
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +117,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     skip_unneeded_slow_imports()
-    pause_collection()  # until the exporters are warm
     from .parameters import parse_assignment
     from .render import render
 
@@ -128,20 +127,21 @@ def _render(args: argparse.Namespace) -> int:
     if args.timeout < 1:  # papermill would read 0 as "no limit"
         raise ParameterError(f"--timeout must be at least 1 second, got {args.timeout}")
     interactive = sys.stderr.isatty()
-    results = render(
-        names=args.report,
-        overrides=overrides,
-        data_dir=args.data,
-        out_dir=args.out,
-        formats=formats,
-        force=args.force,
-        jobs=args.jobs,
-        timeout=args.timeout,
-        progress=interactive,
-        report=(lambda message: print(message, file=sys.stderr)) if interactive else (lambda message: None),
-        variants_file=args.variants,
-        stopped=lambda: stop_signal() is not None,
-    )
+    with garbage_collection_paused():  # while the render imports its libraries
+        results = render(
+            names=args.report,
+            overrides=overrides,
+            data_dir=args.data,
+            out_dir=args.out,
+            formats=formats,
+            force=args.force,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            progress=interactive,
+            report=(lambda message: print(message, file=sys.stderr)) if interactive else (lambda message: None),
+            variants_file=args.variants,
+            stopped=lambda: stop_signal() is not None,
+        )
     for result in results:
         if result.skipped:
             print(f"{result.name}: up to date")

@@ -122,7 +122,7 @@ def _no_cycle_collection() -> Iterator[None]:
 
     Laying out a page builds boxes by the hundred thousand, and the collector ran over them again
     and again (a tenth of a PDF's time) while they were all still in use. What the block leaves
-    unreachable is collected afterwards, as usual.
+    unreachable is collected by the next collection.
     """
     was_enabled = gc.isenabled()
     gc.disable()

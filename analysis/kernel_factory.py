@@ -433,9 +433,9 @@ def serve(channel_fd: int) -> None:
 
     signal.signal(signal.SIGTERM, end_on_signal)
     factory_pid = os.getpid()
-    # As Python's documentation advises for a process that forks: no collection here, where nothing
-    # is garbage (it made a quarter of the imports' time), and the kernels inherit what the imports
-    # made frozen: their collector never walks it, nor writes to its pages, which stay shared.
+    # As Python's documentation advises for a process that forks: no collection here, where next to
+    # nothing is garbage (it made a quarter of the imports' time), and the kernels inherit what the
+    # imports made frozen: their collector never walks it, nor writes to its pages, which stay shared.
     gc.disable()
     try:
         preload()

@@ -57,7 +57,7 @@ from .parameters import (
     select_variants,
 )
 from .schema import TABLES
-from .startup import resume_collection
+from .startup import garbage_collection_paused, resume_garbage_collection
 from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
 log = logging.getLogger(__name__)
@@ -367,15 +367,17 @@ def _preload_exporters(formats: tuple[str, ...]) -> None:
     """
     import nbformat
 
-    table = '<table class="data"><tr><td style="width: 2em">peacekeeping</td></tr></table>'
-    cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("display_data", data={"text/html": table})])
-    page = export_html(nbformat.v4.new_notebook(cells=[cell]), "warm", "warm")
-    if "pdf" in formats:
-        with contextlib.suppress(RenderError):  # reported, with its exit code, by the report's own export
-            export_pdf(page)
-    # What is loaded now stays until the end: spare the collector from walking it again at every
-    # full collection (a tenth of each PDF's layout time).
-    resume_collection()
+    try:
+        table = '<table class="data"><tr><td style="width: 2em">peacekeeping</td></tr></table>'
+        cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("display_data", data={"text/html": table})])
+        page = export_html(nbformat.v4.new_notebook(cells=[cell]), "warm", "warm")
+        if "pdf" in formats:
+            with contextlib.suppress(RenderError):  # reported, with its exit code, by the report's own export
+                export_pdf(page)
+    finally:
+        # Everything the render imports is loaded now, and stays: in the program's own processes it
+        # is frozen, out of the collector's walks, and collection resumes (see startup).
+        resume_garbage_collection()
 
 
 def _render_sequence(
@@ -607,7 +609,7 @@ def _run_pending(pending, settings: _Settings, jobs, report, factory, pool, time
         futures = [pool.submit(_render_share, share, settings) for share in shares]
     except BrokenProcessPool:  # a worker ended while this process checked the inputs
         _abandon_workers(pool, work, settings)
-    resume_collection()  # this process imports nothing more: the workers export
+    resume_garbage_collection()  # this process imports nothing more: the workers export
     while True:  # in slices, as _render_sequence waits; the first failure stops the batch, as it does a sequence
         if stopped():
             raise KeyboardInterrupt  # stopped as by Ctrl-C
@@ -647,7 +649,7 @@ def _abandon_workers(pool, work: list[_Job], settings: _Settings) -> NoReturn:
 
 def _render_share(jobs: list[_Job], settings: _Settings) -> list[RenderResult]:
     """A worker process's sequence, with the worker's kernel factory; none if the worker was told to stop."""
-    with Worker.rendering():
+    with Worker.rendering(), garbage_collection_paused():  # while the worker imports the render's libraries
         if Worker.stopped:
             return []
         return _render_sequence(jobs, settings, _quiet, Worker.factory, stopped=lambda: Worker.stopped)

@@ -24,26 +24,43 @@ def skip_unneeded_slow_imports() -> None:
         sys.modules.setdefault(name, None)
 
 
-def pause_collection() -> None:
-    """No collection of reference cycles while the program imports its libraries (see ``resume_collection``).
+@contextlib.contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """For the block, a render in the program's own process: no collection of reference cycles
+    until ``resume_garbage_collection()`` ends the pause, or the block ends.
 
-    The collector would walk every object the imports make, again and again, while all of them stay
-    in use: about a quarter of their CPU time.
+    The collector would walk every object the render's imports make, again and again, while all of
+    them stay in use: about a quarter of their CPU time. A collector that was off stays off.
     """
-    if gc.isenabled():
-        gc.disable()
-        _collection_paused.append(True)
+    global _paused
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    _paused = True
+    try:
+        yield
+    finally:
+        if _paused:  # ended before the imports were done: a refusal, a cached re-run, a stop
+            _paused = False
+            gc.enable()
 
 
-def resume_collection() -> None:
-    """Once the libraries are imported: freeze what they made, out of every later collection, and collect again if paused."""
-    gc.freeze()
-    if _collection_paused:
-        _collection_paused.clear()
+def resume_garbage_collection() -> None:
+    """Once the render's libraries are imported: freeze every object there is, then end the pause.
+
+    Frozen objects are left out of every later collection. The garbage made during the pause (a
+    few thousand objects, and the warm-up page's layout) is frozen with them, and stays until the
+    process ends. Outside a pause (a program that calls ``render()``), this does nothing.
+    """
+    global _paused
+    if _paused:
+        _paused = False
+        gc.freeze()
         gc.enable()
 
 
-_collection_paused: list[bool] = []  # whether pause_collection() disabled the collector
+_paused = False  # whether garbage_collection_paused() has turned the collector off
 
 
 class Terminated(BaseException):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
 from .parallel import REPORTS_AT_ONCE_VARIABLE
-from .startup import STOP_SIGNALS, hide_dropped_stops, pause_collection, skip_unneeded_slow_imports
+from .startup import STOP_SIGNALS, hide_dropped_stops, skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -86,7 +86,6 @@ class Worker:
         from multiprocessing.util import Finalize
 
         skip_unneeded_slow_imports()
-        pause_collection()  # until the exporters are warm
         sys.unraisablehook = hide_dropped_stops  # ``stopped`` carries them
         for number in SIGNALS:
             if not (number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN):  # as the render keeps it

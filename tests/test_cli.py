@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
 from conftest import REPO
+
+from analysis import startup
 
 
 def run(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
@@ -52,3 +55,27 @@ def test_unknown_command_is_a_usage_error():
     result = run("frobnicate")
     assert result.returncode == 64
     assert "invalid choice" in result.stderr
+
+
+def test_garbage_collection_resumes_only_from_its_own_pause():
+    frozen_before = gc.get_freeze_count()
+    try:
+        gc.disable()  # as a program that imports the package may have chosen
+        with startup.garbage_collection_paused():
+            startup.resume_garbage_collection()
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() == frozen_before  # nothing frozen outside the render's own pause
+        gc.enable()
+        with startup.garbage_collection_paused():
+            assert not gc.isenabled()
+            imported = [[] for _ in range(1000)]  # as an import makes objects that stay
+            startup.resume_garbage_collection()
+            assert gc.isenabled()
+            assert gc.get_freeze_count() >= frozen_before + len(imported)  # out of every later collection
+        with startup.garbage_collection_paused():
+            pass  # a render refused, or cached, before its imports were done
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()

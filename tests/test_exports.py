@@ -158,8 +158,7 @@ def test_the_pdf_is_laid_out_without_collecting_cycles_and_the_collector_is_left
             collections.append(info["generation"])
 
     monkeypatch.setattr(weasyprint.HTML, "write_pdf", watched_write_pdf)
-    if not enabled_before:
-        gc.disable()
+    (gc.enable if enabled_before else gc.disable)()
     gc.callbacks.append(count)
     try:
         pdf = exports.export_pdf(page)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import html
 import json
 import os
@@ -16,7 +15,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import REPO, planted_sitecustomize
 
-from analysis import ParameterError, RenderError, paths, startup
+from analysis import ParameterError, RenderError, paths
 from analysis.render import output_lock, render
 
 pytestmark = pytest.mark.slow
@@ -422,21 +421,25 @@ def test_a_relative_out_folder_and_the_working_folder_do_not_change_where_or_wha
     assert not (paths.NOTEBOOKS_DIR / "rel").exists()
 
 
-# In every Python the test starts: each collection the collector starts, whether any object was frozen yet, and at exit the state.
+# In every Python the test starts: each full collection as it starts (and whether anything was
+# frozen by then), and at exit whether the collector is on.
 COLLECTIONS_LOGGED = """
 import atexit, gc, json, os, sys
-_collections = []
-gc.callbacks.append(lambda phase, info: phase == "start" and _collections.append([info["generation"], gc.get_freeze_count() > 0]))
-def _log():
+def _log(entry):
     with open(os.environ["COLLECTIONS_LOG"], "a", encoding="utf-8") as log:
-        log.write(json.dumps({"argv": sys.argv[:2], "collections": _collections, "collects": gc.isenabled()}) + "\\n")
-atexit.register(_log)
+        log.write(json.dumps({"pid": os.getpid(), "argv": sys.argv[:2], **entry}) + "\\n")
+def _on_collection(phase, info):
+    if phase == "start" and info["generation"] == 2:
+        _log({"full_collection_frozen_first": gc.get_freeze_count() > 0})
+gc.callbacks.append(_on_collection)
+atexit.register(lambda: _log({"collects_at_exit": gc.isenabled()}))
 """
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_the_command_line_collects_no_cycles_while_it_imports_and_collects_again_after(tmp_path, jobs):
-    # Walking what the imports made again and again, while all of it stays in use, was a quarter of their time.
+def test_the_render_s_processes_collect_no_cycles_while_they_import(tmp_path, jobs):
+    # Walking what the imports made again and again, while all of it stays in use, was a quarter of
+    # their time: the command line, its workers and the kernel factory freeze it first, then collect.
     log = tmp_path / "collections.jsonl"
     env = {**os.environ, "PYTHONPATH": planted_sitecustomize(tmp_path / "site", COLLECTIONS_LOGGED), "COLLECTIONS_LOG": str(log)}
     out = tmp_path / "out"
@@ -444,32 +447,12 @@ def test_the_command_line_collects_no_cycles_while_it_imports_and_collects_again
     argv = ["render", "--force", "--out", str(out), "--jobs", jobs, "--report", "crisis", "reforms"]
     done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    renders = [
-        entry for entry in map(json.loads, log.read_text(encoding="utf-8").splitlines()) if entry["argv"][1:] == ["render"]
-    ]
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    ours = [entry for entry in entries if entry["argv"][1:] == ["render"] or entry["argv"][0].endswith("kernel_factory.py")]
+    assert [entry for entry in ours if entry.get("full_collection_frozen_first") is False] == []
+    renders = [entry for entry in ours if entry["argv"][1:] == ["render"] and "collects_at_exit" in entry]
     assert len(renders) == (1 if jobs == "1" else 3)  # the command line, and its workers
-    for entry in renders:
-        full_before_freezing = [generation for generation, frozen in entry["collections"] if generation == 2 and not frozen]
-        assert full_before_freezing == [], entry
-        assert entry["collects"], entry
-
-
-def test_collection_resumes_only_where_the_program_paused_it():
-    try:
-        gc.disable()  # as a program that imports the package may have chosen
-        startup.pause_collection()
-        startup.resume_collection()
-        assert not gc.isenabled()
-        gc.enable()
-        startup.pause_collection()
-        assert not gc.isenabled()
-        frozen = gc.get_freeze_count()
-        imported = [[] for _ in range(1000)]  # as an import makes objects that stay
-        startup.resume_collection()
-        assert gc.isenabled()
-        assert gc.get_freeze_count() >= frozen + len(imported)  # out of every later collection
-    finally:
-        gc.enable()
+    assert all(entry["collects_at_exit"] for entry in renders), renders
 
 
 def test_the_command_line_never_imports_the_iri_grammar(tmp_path):
