@@ -111,14 +111,14 @@ def export_pdf(page_html: str) -> bytes:
     _embed_plain_pngs_as_they_are()
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    with _no_cycle_collection():
+    with _garbage_collection_off():
         # Tagged: a screen reader finds headings, lists, tables and each chart's alt text and caption.
         return weasyprint.HTML(string=page_html, base_url=str(TEMPLATES)).write_pdf(uncompressed_pdf=False, pdf_tags=True)
 
 
 @contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """For the block, no garbage collection of reference cycles; the state before is restored after.
+def _garbage_collection_off() -> Iterator[None]:
+    """For the block, no garbage collection (of reference cycles); the state before is restored after.
 
     Laying out a page builds boxes by the hundred thousand, and the collector ran over them again
     and again (a tenth of a PDF's time) while they were all still in use. What the block leaves

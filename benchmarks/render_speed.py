@@ -49,9 +49,10 @@ OURS_IN = "one report: ours, with the Python of"  # + --naive-env: the same rend
 SHARED_SCRIPT = "one report: the same script, charts on two CPUs (reference)"
 ALONE = "machine: a CPU-bound loop, alone"
 SIDE_BY_SIDE = "machine: one such loop per CPU, side by side"
-Samples = dict[str, list[float]]  # by row label, one per repeat
 REFERENCES = (SHARED_SCRIPT, ALONE, SIDE_BY_SIDE)  # measured for comparison, not ours
 LOOP = "total = 0\nfor number in range(8_000_000):\n    total += number * number"
+
+Samples = dict[str, list[float]]  # by row label, one per repeat
 
 
 def children_cpu() -> float:
