@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import math
 import os
 import pickle
 import re
@@ -63,8 +64,66 @@ REPORTS_AT_ONCE_VARIABLE = "ANALYSIS_REPORTS_AT_ONCE"
 
 
 def available_cpus() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The CPUs this process may run on, as many as its cgroups' CPU quota allows at most.
+
+    A container's CPU limit (JupyterHub's, say) is such a quota: the scheduler holds the process to
+    it, while the CPUs it may be scheduled on are still all of the machine's.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+
+
+def cgroup_cpu_quota(proc_self: Path = Path("/proc/self"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs' worth of time this process's cgroups allow it, or None where none sets a quota.
+
+    The tightest quota from its own cgroup up to the root: cgroup v2's ``cpu.max`` ("QUOTA PERIOD",
+    or "max PERIOD" for none), v1's ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us`` (-1 for none).
+    A cgroup folder that is not there (a container sees its own cgroup as the root) or a file that
+    cannot be read sets no quota.
+    """
+    try:
+        memberships = (proc_self / "cgroup").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    quotas = []
+    for membership in memberships:
+        _, _, rest = membership.partition(":")
+        controllers, _, path = rest.partition(":")
+        if not path:
+            continue
+        if controllers == "":  # v2: one hierarchy for every controller
+            root, read = cgroup_root, _v2_quota
+        elif "cpu" in controllers.split(","):
+            root, read = cgroup_root / controllers, _v1_quota
+            if not root.is_dir():
+                root = cgroup_root / "cpu"
+        else:
+            continue
+        folder = root / path.lstrip("/")
+        for level in (folder, *folder.parents):
+            if level.is_relative_to(root):
+                quota = read(level)
+                if quota is not None:
+                    quotas.append(quota)
+    return min(quotas, default=None)
+
+
+def _v2_quota(folder: Path) -> float | None:
+    try:
+        quota, period = (folder / "cpu.max").read_text(encoding="utf-8").split()
+        return None if quota == "max" or int(period) <= 0 else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_quota(folder: Path) -> float | None:
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text(encoding="utf-8"))
+        period = int((folder / "cpu.cfs_period_us").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return None if quota < 0 or period <= 0 else quota / period
 
 
 def reports_at_once() -> int:

@@ -25,6 +25,7 @@ from analysis.report import build_report
 
 ITEMS = [0, 1, 2, 3]
 HERE = [0, 1]  # the items this process does itself
+AVAILABLE_CPUS = parallel.available_cpus  # the real one: every test but its own sees two CPUs
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +74,67 @@ def test_a_child_is_forked_only_with_a_cpu_to_spare_per_report_at_once(monkeypat
     monkeypatch.setenv(parallel.REPORTS_AT_ONCE_VARIABLE, value)
     monkeypatch.setattr(parallel, "available_cpus", lambda: cpus)
     assert parallel.can_fork() is expected
+
+
+def cgroups(tmp_path: Path, memberships: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A /proc/self holding ``memberships`` and a cgroup file system holding ``files`` (path: text)."""
+    proc_self, root = tmp_path / "proc-self", tmp_path / "cgroup"
+    proc_self.mkdir()
+    (proc_self / "cgroup").write_text(memberships, encoding="utf-8")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return proc_self, root
+
+
+CGROUP_CASES = [
+    # cgroup v2: the tightest quota on the way up from the process's own cgroup
+    (
+        "0::/user.slice/app\n",
+        {"cpu.max": "max 100000", "user.slice/cpu.max": "150000 100000", "user.slice/app/cpu.max": "max 100000"},
+        1.5,
+    ),
+    ("0::/\n", {"cpu.max": "200000 100000"}, 2.0),  # a container sees its own cgroup as the root
+    ("0::/\n", {"cpu.max": "max 100000"}, None),
+    # cgroup v1, beside other controllers; a cgroup folder that the container does not show
+    (
+        "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n",
+        {"cpu,cpuacct/cpu.cfs_quota_us": "50000", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+        0.5,
+    ),
+    ("3:cpuacct,cpu:/x\n", {"cpu/x/cpu.cfs_quota_us": "300000", "cpu/x/cpu.cfs_period_us": "100000"}, 3.0),  # mounted as cpu/
+    ("4:cpu,cpuacct:/\n", {"cpu,cpuacct/cpu.cfs_quota_us": "-1", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, None),
+    # nothing to read, or nothing sensible: no quota
+    ("0::/\n", {}, None),
+    ("0::/\n", {"cpu.max": "garbage"}, None),
+    ("0::/\n", {"cpu.max": "100000 0"}, None),
+    ("not a cgroup line\n", {"cpu.max": "100000 100000"}, None),
+]
+
+
+@pytest.mark.parametrize(("memberships", "files", "expected"), CGROUP_CASES)
+def test_the_cgroup_cpu_quota_is_the_tightest_on_the_way_to_the_root(tmp_path, memberships, files, expected):
+    assert parallel.cgroup_cpu_quota(*cgroups(tmp_path, memberships, files)) == expected
+
+
+def test_no_cgroup_file_means_no_quota(tmp_path):
+    assert parallel.cgroup_cpu_quota(tmp_path / "absent", tmp_path) is None
+
+
+@pytest.mark.parametrize(("quota", "expected"), [(None, 8), (1.5, 2), (0.5, 1), (1.0, 1), (16.0, 8)])
+def test_a_cpu_quota_caps_the_cpus_a_process_may_use(monkeypatch, quota, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(parallel, "cgroup_cpu_quota", lambda: quota)
+    assert AVAILABLE_CPUS() == expected
+
+
+def test_a_container_limited_to_one_cpu_forks_no_child(monkeypatch):
+    # Two processes there would share one CPU's time: the second half would only come later.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(parallel, "cgroup_cpu_quota", lambda: 1.0)
+    monkeypatch.setattr(parallel, "available_cpus", AVAILABLE_CPUS)
+    assert not parallel.can_fork()
+    assert parallel.forked_map(doubled_with_pid, ITEMS) == [(item * 2, os.getpid()) for item in ITEMS]
 
 
 def test_jobs_workers_tell_their_kernels_how_many_reports_render_at_once():
