@@ -420,13 +420,18 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     present = [role for role in ROLES if role in role_counts]
     most = involvement[involvement == involvement.max()]
     who = "each takes part in" if len(most) == len(order) else f"most involved: {', '.join(names[most.index])},"
+    linked = links["event_id"].nunique()
+    # An event for which the article names nobody has no row: it is counted apart, not as taken part in.
+    some_events = counted(len(events), "event") if linked == len(events) else f"{linked:,} of the {counted(len(events), 'event')}"
+    nobody = len(events) - linked
+    nobody_named = f" The article names no actor for {counted(nobody, 'event')}." if nobody else ""
     alt = (
-        f"{counted(len(order), 'actor')} take part in {counted(len(events), 'event')}; {who} "
-        f"{counted(int(most.iloc[0]), 'event')}. Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}."
+        f"{counted(len(order), 'actor')} take part in {some_events}; {who} "
+        f"{counted(int(most.iloc[0]), 'event')}. Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}.{nobody_named}"
     )
     if detailed:
-        title = f"Who took part in which event: {counted(len(order), 'actor')}, {counted(len(events), 'event')}"
-        subtitle = "Events top to bottom in date order; each mark is the actor's role in that event."
+        title = f"Who took part in which event: {counted(len(order), 'actor')}, {some_events}"
+        subtitle = f"Events top to bottom in date order; each mark is the actor's role in that event.{nobody_named}"
         roles = metrics.actor_roles(timeline)
         # actor_roles names its rows by actor name, which two actors may share; its rows are in `order`.
         roles.index = pd.Index(order)
@@ -527,9 +532,10 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     areas = [a for a in REFORM_AREAS if a in set(tracker["area"].unique())]
     in_area = {a: tracker["area"] == a for a in areas}
     per_area = ", ".join(f"{label(a)} {m.sum()} ({(has_effect & m).sum()} with effect or assessment)" for a, m in in_area.items())
+    reported = f"{has_effect.sum()} and none is stated for {(~has_effect).sum()}" if not has_effect.all() else "each"
     alt = (
         f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}: an effect or assessment is reported for "
-        f"{has_effect.sum()} and none is stated for {(~has_effect).sum()}. By area: {per_area}."
+        f"{reported}. By area: {per_area}."
     )
     title = (
         f"What changed after the investigation: {counted(len(tracker), 'measure')} in "

@@ -90,7 +90,7 @@ def events_in_order(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # How a reader is told each date basis (schema.DATE_BASES); a test keeps the two in step.
-DATING_WORDS = {"stated": "dated as the article states", "inferred": "inferred from its wording", "assumed": "assumed"}
+DATING_WORDS = {"stated": "dated as the article states", "inferred": "inferred from the article's wording", "assumed": "assumed"}
 
 
 def count_date_bases(events: pd.DataFrame) -> dict[str, int]:
@@ -100,7 +100,7 @@ def count_date_bases(events: pd.DataFrame) -> dict[str, int]:
 
 
 def dating_phrase(events: pd.DataFrame) -> str:
-    """The events' date bases in words: "10 dated as the article states, 3 inferred from its wording"."""
+    """The events' date bases in words: "10 dated as the article states, 3 inferred from the article's wording"."""
     counts = count_date_bases(events)
     return ", ".join(f"{counts[basis]:,} {DATING_WORDS[basis]}" for basis in DATE_BASES if counts[basis])
 

@@ -193,7 +193,8 @@ class Report:
             "of the work the event is reported with, marked as assumed, with a note saying why. Vague "
             "numbers keep their uncertainty: “Hundreds” is recorded as at least 100 (the figure "
             "ACLED's codebook uses for it) with no upper bound, “more than 200” as at least 201. "
-            "Statements the article makes in its own voice are attributed to the article. Nothing "
+            "Statements the article makes in its own voice are attributed to the article, and so are "
+            "words it quotes without saying whose they are. Nothing "
             "the article does not state is added beyond these marked inferences and assumptions.</p>"
             f"<p>Phases are derived from each event's category: {text(phases)}.</p></section>"
         )

@@ -128,7 +128,7 @@ def test_timeline_draws_one_span_per_event_hatched_where_not_stated(real):
     assert sum(bool(s.get_hatch()) for s in spans) == (real.events["date_basis"] != "stated").sum() == 12
     assert with_gid(chart, "event-day") == []
     assert "13 events" in chart.title
-    assert "1 dated as the article states, 8 inferred from its wording, 4 assumed." in chart.alt_text
+    assert "1 dated as the article states, 6 inferred from the article's wording, 6 assumed." in chart.alt_text
     assert "8 events share the same window, 1 November 2016 – 19 April 2017" in chart.alt_text
 
 
@@ -174,7 +174,7 @@ def test_timeline_single_days_are_markers_open_when_not_stated():
     faces = sorted(str(day.get_markerfacecolor()) for day in days)
     assert faces == sorted([chart_layout.CATEGORY_STYLES["reform"][0], "white", "white"])
     assert "Single day (open: not stated)" in all_text(chart)
-    assert "2 dated as the article states, 1 inferred from its wording, 1 assumed." in chart.alt_text
+    assert "2 dated as the article states, 1 inferred from the article's wording, 1 assumed." in chart.alt_text
 
 
 def test_timeline_labels_do_not_overlap_and_stay_on_the_page(real):
@@ -292,8 +292,18 @@ def test_actor_matrix_marks_each_role_with_its_own_shape(real):
         assert sum(len(line.get_xdata()) for line in lines) == counts.get(role, 0), role
     markers = {lines[0].get_marker() for lines in drawn.values() if lines}
     assert len(markers) == len([lines for lines in drawn.values() if lines])
-    assert "11 actors, 13 events" in chart.title
+    # The article names nobody for the weapons-free zone: 12 events have rows, and the 13th is said apart.
+    assert chart.title.endswith("11 actors, 12 of the 13 events")
     assert "most involved: UNMISS, 7 events" in chart.alt_text
+    assert chart.alt_text.startswith("11 actors take part in 12 of the 13 events;")
+    assert chart.alt_text.endswith("The article names no actor for 1 event.")
+
+
+def test_actor_matrix_counts_every_event_when_each_names_an_actor(real):
+    crisis = metrics.filter_timeline(real, "2016-07-01", "2016-07-31", [], [])
+    chart = charts.plot_actor_matrix(crisis)
+    assert chart.title.endswith("3 actors, 2 events")  # the fighting, and the investigation that began with it
+    assert "of the" not in chart.alt_text and "names no actor" not in chart.alt_text
 
 
 def test_actor_matrix_prefers_short_names_and_labels_every_role(real):
@@ -397,6 +407,13 @@ def test_reform_tracker_marks_status_per_measure(real):
     assert "UNMISS, troop and police contributing countries" in drawn
     assert "8 measures in 5 areas" in chart.title
     assert "an effect or assessment is reported for 6 and none is stated for 2" in chart.alt_text
+
+
+def test_reform_tracker_says_each_when_every_measure_has_an_effect(real):
+    reforms = metrics.filter_timeline(real, None, None, [], ["reform"])
+    chart = charts.plot_reform_tracker(reforms)
+    assert "6 measures in 5 areas: an effect or assessment is reported for each." in chart.alt_text
+    assert "none is stated for 0" not in chart.alt_text
 
 
 def test_reform_tracker_without_measures_says_so(crisis):

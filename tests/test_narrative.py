@@ -279,7 +279,7 @@ def test_executive_summary_and_phase_sections_exact():
     summary = executive_summary(timeline, citations)
     assert summary.split("\n") == [
         "<p>This report covers 2 events between 8 July 2016 and 19 April 2017, drawn from 1 source. "
-        "Dates: 1 dated as the article states, 1 inferred from its wording; those not stated are shown as "
+        "Dates: 1 dated as the article states, 1 inferred from the article's wording; those not stated are shown as "
         "spans from the earliest to the latest day they allow, and each has a note saying how it was "
         "inferred or why it is assumed.</p>",
         f'<p class="fact"><em>Crisis: the Juba fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
@@ -481,7 +481,7 @@ def test_report_of_a_selection():
         "Selection: events whose recorded dates overlap 1 July 2016 to 31 July 2016 (2 of 13 events)."
     )
     assert [a["href"] for a in header.select("nav a")][2:4] == ["#phase-crisis", "#phase-investigation"]
-    assert "1 dated as the article states, 1 inferred from its wording;" in str(report.summary())
+    assert "1 dated as the article states, 1 inferred from the article's wording;" in str(report.summary())
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
         "Selection: involving António Guterres; of category communication, assessment (2 of 13 events)."
