@@ -419,15 +419,21 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     role_counts = links["role"].astype(str).value_counts()
     present = [role for role in ROLES if role in role_counts]
     most = involvement[involvement == involvement.max()]
-    who = "each takes part in" if len(most) == len(order) else f"most involved: {', '.join(names[most.index])},"
+    most_events = counted(int(most.iloc[0]), "event")
+    if len(order) == 1:
+        spread = ""
+    elif len(most) == len(order):
+        spread = f"; each takes part in {most_events}"
+    else:
+        spread = f"; most involved: {', '.join(names[most.index])}, {most_events}"
+    # An event for which the article names nobody is counted apart, not as one taken part in.
     linked = links["event_id"].nunique()
-    # An event for which the article names nobody has no row: it is counted apart, not as taken part in.
-    some_events = counted(len(events), "event") if linked == len(events) else f"{linked:,} of the {counted(len(events), 'event')}"
     nobody = len(events) - linked
+    some_events = f"{linked:,} of the {counted(len(events), 'event')}" if nobody else counted(len(events), "event")
     nobody_named = f" The article names no actor for {counted(nobody, 'event')}." if nobody else ""
     alt = (
-        f"{counted(len(order), 'actor')} take part in {some_events}; {who} "
-        f"{counted(int(most.iloc[0]), 'event')}. Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}.{nobody_named}"
+        f"{counted(len(order), 'actor')} {'takes' if len(order) == 1 else 'take'} part in {some_events}{spread}. "
+        f"Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}.{nobody_named}"
     )
     if detailed:
         title = f"Who took part in which event: {counted(len(order), 'actor')}, {some_events}"
@@ -439,8 +445,9 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         headings = [names[actor] for actor in shown]
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.
-        title = f"Who took part in the {counted(len(events), 'event')}: events per actor and role"
+        title = f"Who took part in {some_events if nobody else 'the ' + some_events}: events per actor and role"
         subtitle = "Too many events for one row each: each cell counts the events in which the actor had that role."
+        subtitle += nobody_named
         counts = pd.crosstab(links["actor_id"], links["role"].astype(str))
         row_names = [names[actor] for actor in shown]
         headings = [label(role) for role in present]
@@ -532,7 +539,10 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     areas = [a for a in REFORM_AREAS if a in set(tracker["area"].unique())]
     in_area = {a: tracker["area"] == a for a in areas}
     per_area = ", ".join(f"{label(a)} {m.sum()} ({(has_effect & m).sum()} with effect or assessment)" for a, m in in_area.items())
-    reported = f"{has_effect.sum()} and none is stated for {(~has_effect).sum()}" if not has_effect.all() else "each"
+    if has_effect.all() or not has_effect.any():
+        reported = "each" if has_effect.all() else "none"
+    else:
+        reported = f"{has_effect.sum()} and none is stated for {(~has_effect).sum()}"
     alt = (
         f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}: an effect or assessment is reported for "
         f"{reported}. By area: {per_area}."

@@ -71,7 +71,7 @@ def available_cpus() -> int:
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     quota = cgroup_cpu_quota()
-    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+    return cpus if quota is None else max(1, min(cpus, math.floor(quota)))  # whole CPUs: one to spare, or none
 
 
 def cgroup_cpu_quota(proc_self: Path = Path("/proc/self"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -83,7 +83,7 @@ def cgroup_cpu_quota(proc_self: Path = Path("/proc/self"), cgroup_root: Path = P
     cannot be read sets no quota.
     """
     try:
-        memberships = (proc_self / "cgroup").read_text(encoding="utf-8").splitlines()
+        memberships = (proc_self / "cgroup").read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError:
         return None
     quotas = []
@@ -96,8 +96,9 @@ def cgroup_cpu_quota(proc_self: Path = Path("/proc/self"), cgroup_root: Path = P
             root, read = cgroup_root, _v2_quota
         elif "cpu" in controllers.split(","):
             root, read = cgroup_root / controllers, _v1_quota
-            if not root.is_dir():
-                root = cgroup_root / "cpu"
+            with contextlib.suppress(OSError):  # Python 3.11's is_dir() raises on a folder it may not look into
+                if not root.is_dir():
+                    root = cgroup_root / "cpu"
         else:
             continue
         folder = root / path.lstrip("/")

@@ -194,7 +194,8 @@ class Report:
             "numbers keep their uncertainty: “Hundreds” is recorded as at least 100 (the figure "
             "ACLED's codebook uses for it) with no upper bound, “more than 200” as at least 201. "
             "Statements the article makes in its own voice are attributed to the article, and so are "
-            "words it quotes without saying whose they are. Nothing "
+            "words it quotes without saying whose they are. Square brackets mark where our words "
+            "correct the article's (“revise[d]”). Nothing "
             "the article does not state is added beyond these marked inferences and assumptions.</p>"
             f"<p>Phases are derived from each event's category: {text(phases)}.</p></section>"
         )

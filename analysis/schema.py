@@ -289,7 +289,11 @@ CLAIMS = Table(
     fields=(
         _id("claim_id", "Stable slug naming the claim."),
         _ref("event_id", "The event the claim is about."),
-        _ref("actor_id", "Who makes the claim; empty where the article makes it in its own voice.", required=False),
+        _ref(
+            "actor_id",
+            "Who makes the claim; empty where the article makes it in its own voice or quotes words without saying whose.",
+            required=False,
+        ),
         Field("kind", "string", "What sort of claim it is.", required=True, enum=CLAIM_KINDS),
         Field("statement", "string", "The claim in our words, staying within the quote.", required=True),
         _ref("source_id", "The source that reports the claim."),

@@ -297,6 +297,7 @@ def test_actor_matrix_marks_each_role_with_its_own_shape(real):
     assert "most involved: UNMISS, 7 events" in chart.alt_text
     assert chart.alt_text.startswith("11 actors take part in 12 of the 13 events;")
     assert chart.alt_text.endswith("The article names no actor for 1 event.")
+    assert "The article names no actor for 1 event." in all_text(chart)  # under the title
 
 
 def test_actor_matrix_counts_every_event_when_each_names_an_actor(real):
@@ -422,16 +423,33 @@ def test_reform_tracker_without_measures_says_so(crisis):
     assert with_gid(chart, "status-none") == []
 
 
-def test_many_measures_and_events_become_counts():
-    events = [event(f"m{i}", "2017-01-01", "2017-01-31", area="staff-safety") for i in range(45)]
+def staff_safety_measures(count: int, implemented_by_unmiss: int):
+    """``count`` measures with no reported effect, the first ``implemented_by_unmiss`` of them by UNMISS."""
+    events = [event(f"m{i}", "2017-01-01", "2017-01-31", area="staff-safety") for i in range(count)]
     actors = [{"actor_id": "unmiss", "name": "United Nations Mission in South Sudan", "short_name": "UNMISS"}]
-    links = [{"event_id": f"m{i}", "actor_id": "unmiss", "role": "implementer"} for i in range(45)]
-    timeline = tiny(events, actors, links)
+    links = [{"event_id": f"m{i}", "actor_id": "unmiss", "role": "implementer"} for i in range(implemented_by_unmiss)]
+    return tiny(events, actors, links)
+
+
+def test_many_measures_and_events_become_counts():
+    timeline = staff_safety_measures(45, 45)
     tracker = charts.plot_reform_tracker(timeline)
     assert [bar.get_width() for bar in with_gid(tracker, "status-none", Rectangle)] == [45]
     matrix = charts.plot_actor_matrix(timeline)
     assert "45 events" in matrix.title and "45" in [t.get_text() for t in texts(matrix)]
     assert len(texts(matrix)) < 20
+
+
+def test_counted_charts_say_which_events_name_no_actor_and_which_measures_no_effect():
+    timeline = staff_safety_measures(45, 44)
+    matrix = charts.plot_actor_matrix(timeline)
+    assert matrix.title == "Who took part in 44 of the 45 events: events per actor and role"
+    assert matrix.alt_text == (
+        "1 actor takes part in 44 of the 45 events. Roles: implementer 44. The article names no actor for 1 event."
+    )
+    assert "The article names no actor for 1 event." in all_text(matrix)
+    tracker = charts.plot_reform_tracker(timeline)
+    assert "45 measures in 1 area: an effect or assessment is reported for none." in tracker.alt_text
 
 
 # --- all charts --------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ CGROUP_CASES = [
     ("0::/\n", {"cpu.max": "garbage"}, None),
     ("0::/\n", {"cpu.max": "100000 0"}, None),
     ("not a cgroup line\n", {"cpu.max": "100000 100000"}, None),
+    # a hybrid layout: v1's cpu controller, and v2's hierarchy with no cpu.max of its own
+    ("1:cpu:/\n0::/\n", {"cpu/cpu.cfs_quota_us": "150000", "cpu/cpu.cfs_period_us": "100000", "unified/cgroup.procs": ""}, 1.5),
 ]
 
 
@@ -121,7 +123,13 @@ def test_no_cgroup_file_means_no_quota(tmp_path):
     assert parallel.cgroup_cpu_quota(tmp_path / "absent", tmp_path) is None
 
 
-@pytest.mark.parametrize(("quota", "expected"), [(None, 8), (1.5, 2), (0.5, 1), (1.0, 1), (16.0, 8)])
+def test_a_cgroup_named_in_bytes_that_are_not_utf_8_is_read_all_the_same(tmp_path):
+    proc_self, root = cgroups(tmp_path, "", {"cpu.max": "50000 100000"})
+    (proc_self / "cgroup").write_bytes(b"0::/caf\xe9\n")
+    assert parallel.cgroup_cpu_quota(proc_self, root) == 0.5  # the root's quota; the folder itself is not there
+
+
+@pytest.mark.parametrize(("quota", "expected"), [(None, 8), (1.5, 1), (1.2, 1), (2.7, 2), (0.5, 1), (1.0, 1), (16.0, 8)])
 def test_a_cpu_quota_caps_the_cpus_a_process_may_use(monkeypatch, quota, expected):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     monkeypatch.setattr(parallel, "cgroup_cpu_quota", lambda: quota)
