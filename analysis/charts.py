@@ -445,7 +445,7 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         headings = [names[actor] for actor in shown]
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.
-        title = f"Who took part in {some_events if nobody else 'the ' + some_events}: events per actor and role"
+        title = f"Who took part in {some_events if nobody else f'the {some_events}'}: events per actor and role"
         subtitle = "Too many events for one row each: each cell counts the events in which the actor had that role."
         subtitle += nobody_named
         counts = pd.crosstab(links["actor_id"], links["role"].astype(str))
@@ -539,8 +539,10 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     areas = [a for a in REFORM_AREAS if a in set(tracker["area"].unique())]
     in_area = {a: tracker["area"] == a for a in areas}
     per_area = ", ".join(f"{label(a)} {m.sum()} ({(has_effect & m).sum()} with effect or assessment)" for a, m in in_area.items())
-    if has_effect.all() or not has_effect.any():
-        reported = "each" if has_effect.all() else "none"
+    if has_effect.all():
+        reported = "each"
+    elif not has_effect.any():
+        reported = "none"
     else:
         reported = f"{has_effect.sum()} and none is stated for {(~has_effect).sum()}"
     alt = (
