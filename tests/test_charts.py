@@ -621,6 +621,21 @@ def test_a_label_that_fits_is_measured_once(monkeypatch):
     assert measured == ["Peacekeepers in South Sudan"]
 
 
+def test_a_string_measured_again_is_not_shaped_again(monkeypatch):
+    shaped = []
+    real = chart_layout.text_to_path.get_text_width_height_descent
+    monkeypatch.setattr(
+        chart_layout.text_to_path,
+        "get_text_width_height_descent",
+        lambda text, *rest, **kw: shaped.append(text) or real(text, *rest, **kw),
+    )
+    chart_layout.text_width_in.cache_clear()
+    first = chart_layout.text_width_in("Juba, July 2016", chart_layout.BODY_PT)
+    assert chart_layout.text_width_in("Juba, July 2016", chart_layout.BODY_PT) == first
+    assert chart_layout.text_width_in("Juba, July 2016", chart_layout.BODY_PT, "bold") > first
+    assert shaped == ["Juba, July 2016", "Juba, July 2016"]  # regular once, bold once
+
+
 def test_to_png_takes_the_size_matplotlib_draws_when_a_side_is_a_float_tick_short_of_a_pixel():
     # 0.82 in at 150 dpi is 122.99999999999999 px: matplotlib 3.11 draws 123 rows, plain truncation says 122.
     figure = matplotlib.figure.Figure(figsize=(chart_layout.WIDTH_IN, 0.82))
