@@ -78,8 +78,8 @@ def _font(size: float, weight: str) -> FontProperties:
     return FontProperties(family="DejaVu Sans", size=size, weight=weight)
 
 
-# A report measures the same strings again (a quarter of its measurements: the labels that recur
-# from chart to chart, and the halving's probes): each measurement shapes the text anew.
+# A report measures the same strings again (70 of the full report's 381 measurements: labels that
+# recur from chart to chart, and the halving's probes), and each measurement shapes the text anew.
 @lru_cache(maxsize=4096)
 def text_width_in(text: str, size: float, weight: str = "normal") -> float:
     """Inches ``text`` takes on one line in DejaVu Sans at ``size`` points, with room for Agg's hinting."""
