@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from . import paths
 from .errors import Problem, TimelineError
 from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
-from .quotes import SourceText
+from .quotes import SourceText, excerpt, normalize_quote
 from .reading import Collector, RawTable, read_bytes, read_table, utf8_problems
 from .schema import TABLES, TABLES_BY_NAME, Field
 
@@ -82,6 +82,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     for raw in raws.values():
         _check_foreign_keys(raw, raws, collector, codes)
     _check_event_dates(raws.get("events"), parsed, collector)
+    _check_event_locations(raws.get("events"), collector, codes)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
     texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
     for raw in raws.values():
@@ -337,6 +338,29 @@ def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector)
     )
 
 
+def _check_event_locations(raw: RawTable | None, collector: Collector, codes: _Codes) -> None:
+    """A stated place must be the source's words: in the quote, or else in location_quote."""
+    if raw is None:
+        return
+    combinations, row_combination = _distinct_rows(raw, ("location", "quote", "location_quote"), codes)
+    failures: dict[str, dict[int, str]] = {"location": {}, "location_quote": {}}
+    for position, (location, quote, location_quote) in enumerate(combinations):
+        place, quote, location_quote = (normalize_quote(value) for value in (location, quote, location_quote))
+        if location_quote and not place:
+            failures["location_quote"][position] = "location_quote is given but location is empty"
+        elif location_quote and place not in location_quote:
+            failures["location_quote"][position] = f"location {excerpt(place)!r} is not found in location_quote"
+        elif place and not location_quote and place not in quote:
+            failures["location"][position] = (
+                f"location {excerpt(place)!r} is not found in the quote; where another sentence of the source names "
+                "the place, put its words in location_quote"
+            )
+    for name, messages in failures.items():
+        if messages:
+            failed = np.isin(row_combination, list(messages))
+            collector.rows(raw, failed, name, lambda row, m=messages: m[row_combination[row]])
+
+
 def _check_figure_bounds(raw: RawTable | None, parsed: dict, collector: Collector) -> None:
     if raw is None:
         return
@@ -397,41 +421,33 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
     verbatim = [spec.name for spec in raw.table.fields if spec.verbatim]
     if not verbatim:
         return
-    frame = raw.frame
     for name in verbatim:
-        failures: dict[tuple[str, str], str] = {}
-        for source_id, value in _distinct_pairs(raw, "source_id", name, codes):
+        pairs, row_pair = _distinct_rows(raw, ("source_id", name), codes)
+        failures: dict[int, str] = {}
+        for position, (source_id, value) in enumerate(pairs):
             text = texts.get(source_id)
             if text is None or value == "":
                 continue
             divergence = text.find_divergence(value)
             if divergence:
-                failures[(source_id, value)] = divergence
-        if not failures:
-            continue
-        keys = pd.MultiIndex.from_frame(frame[["source_id", name]])
-        failed = keys.isin(list(failures))
-        collector.rows(
-            raw,
-            failed,
-            name,
-            lambda row: failures[(frame["source_id"].iat[row], frame[name].iat[row])],
-        )
+                failures[position] = divergence
+        if failures:
+            failed = np.isin(row_pair, list(failures))
+            collector.rows(raw, failed, name, lambda row, f=failures: f[row_pair[row]])
 
 
-def _distinct_pairs(raw: RawTable, first: str, second: str, codes: _Codes) -> list[tuple[str, str]]:
-    """The distinct (first, second) value pairs of the rows, as ``drop_duplicates`` finds them."""
-    first_codes, first_values = codes(raw.table.name, first)
-    second_codes, second_values = codes(raw.table.name, second)
-    width = max(len(second_values), 1)
-    pairs = pd.unique(first_codes.astype(np.int64) * width + second_codes)
-    return list(
-        zip(
-            first_values.take(pa.array(pairs // width)).to_pylist(),
-            second_values.take(pa.array(pairs % width)).to_pylist(),
-            strict=True,
-        )
-    )
+def _distinct_rows(raw: RawTable, names: tuple[str, ...], codes: _Codes) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """The distinct combinations of the named fields' values, and for each row the position of its own."""
+    key = np.zeros(len(raw.frame), dtype=np.int64)
+    columns = []
+    for name in names:
+        indices, distinct = codes(raw.table.name, name)
+        # Renumbered after each field, so the next product stays far below 2**63.
+        key, _ = pd.factorize(key * max(len(distinct), 1) + indices)
+        columns.append((indices, distinct))
+    _, first_rows = np.unique(key, return_index=True)
+    values = [distinct.take(pa.array(indices[first_rows])).to_pylist() for indices, distinct in columns]
+    return list(zip(*values, strict=True)), key
 
 
 def _typed(raw: RawTable, parsed: dict) -> pd.DataFrame:

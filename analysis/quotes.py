@@ -20,6 +20,11 @@ def normalize_quote(quote: str) -> str:
     return _WHITESPACE.sub(" ", quote).strip()
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """The text, cut to ``limit`` characters with an ellipsis, for a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "…"
+
+
 def _describe(char: str) -> str:
     name = unicodedata.name(char, "unnamed character")
     return f"U+{ord(char):04X} {name} ({char!r})"
@@ -67,7 +72,7 @@ class SourceText:
         wanted = normalize_quote(quote)
         if wanted in self.text:
             return None
-        excerpt = wanted if len(wanted) <= 60 else wanted[:57] + "…"
+        shown = excerpt(wanted)
         low, high = 0, len(wanted)
         while low < high:  # longest prefix of the quote that occurs in the text
             middle = (low + high + 1) // 2
@@ -77,7 +82,7 @@ class SourceText:
                 high = middle - 1
         if low == 0:
             return (
-                f"quote {excerpt!r} not found verbatim in {self.label}; "
+                f"quote {shown!r} not found verbatim in {self.label}; "
                 f"no passage starts with its first character {_describe(wanted[0])}"
             )
         start = self.text.find(wanted[:low])
@@ -85,7 +90,7 @@ class SourceText:
         stop = start + low
         source_char = _describe(self.text[stop]) if stop < len(self.text) else "the end of the text"
         return (
-            f"quote {excerpt!r} not found verbatim in {self.label}; the closest passage, at line "
+            f"quote {shown!r} not found verbatim in {self.label}; the closest passage, at line "
             f"{line}:{column}, differs at character {low + 1} of the quote: the quote has "
             f"{_describe(wanted[low])} where the source has {source_char}"
         )

@@ -211,6 +211,12 @@ EVENTS = Table(
         Field("date_note", "string", "How the date was inferred or why it was assumed, from which words; required then."),
         Field("date_text", "string", "The article's own words for the time, verbatim, where it has any.", verbatim=True),
         Field("location", "string", "Where it happened, in the article's words; empty where not stated."),
+        Field(
+            "location_quote",
+            "string",
+            "Where the quote does not name the place: the words of the source that do, verbatim; empty otherwise.",
+            verbatim=True,
+        ),
         _ref("source_id", "The source that reports the event."),
         _quote("The sentence or clause of the source that reports the event, verbatim."),
     ),
@@ -221,7 +227,8 @@ EVENTS = Table(
         "end is not before start",
         "date_note is required when date_basis is inferred or assumed",
         "date_precision day means start equals end; month means the first to the last day of one month",
-        "quote and date_text are found verbatim in the source",
+        "location is found in quote or, where the quote does not name the place, in location_quote",
+        "quote, date_text and location_quote are found verbatim in the source",
     ),
 )
 

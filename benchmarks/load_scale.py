@@ -105,7 +105,7 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
     real_events, real_actors = _read("events"), _read("actors")
     real_claims, real_figures = _read("claims"), _read("figures")
 
-    # Events: real quotes with their own date_text and location, cycling; everything else synthetic.
+    # Events: real quotes with their own date_text, location and location_quote, cycling; everything else synthetic.
     event_ids = _ids("synthetic-event-", count)
     pick = np.arange(count) % len(real_events)
     categories = np.array(list(CATEGORIES), dtype=object)[rng.integers(0, len(CATEGORIES), count)]
@@ -141,6 +141,7 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
             "date_note": notes,
             "date_text": real_events["date_text"].to_numpy(dtype=object)[pick],
             "location": real_events["location"].to_numpy(dtype=object)[pick],
+            "location_quote": real_events["location_quote"].to_numpy(dtype=object)[pick],
             "source_id": source_id,
             "quote": real_events["quote"].to_numpy(dtype=object)[pick],
         },

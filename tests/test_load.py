@@ -21,6 +21,10 @@ def problems_of(data_dir, **kwargs) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
+# The words of the article that place the Juba fighting, which its own quote does not.
+JUBA_WORDS = "the violence in Juba in July 2016"
+
+
 def only_problem(data_dir, **kwargs) -> str:
     problems = problems_of(data_dir, **kwargs)
     assert len(problems) == 1, problems
@@ -237,6 +241,40 @@ def test_assumed_date_without_note(data_copy):
     assert only_problem(data_copy.root).endswith(
         f'events.csv:{number}: event "dismounted-patrols": date_basis is assumed but date_note does not say why (field date_note)'
     )
+
+
+@pytest.mark.parametrize(
+    ("location", "location_quote", "expected"),
+    [
+        (
+            "Juba",
+            "",
+            "location 'Juba' is not found in the quote; where another sentence of the source names the place, "
+            "put its words in location_quote (field location)",
+        ),
+        ("Malakal", JUBA_WORDS, "location 'Malakal' is not found in location_quote (field location_quote)"),
+        ("", JUBA_WORDS, "location_quote is given but location is empty (field location_quote)"),
+    ],
+    ids=["place-not-in-quote", "place-not-in-location-quote", "location-quote-without-place"],
+)
+def test_a_place_must_be_the_sources_words(data_copy, location, location_quote, expected):
+    number = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", f",Juba,{JUBA_WORDS},", f",{location},{location_quote},")
+    assert only_problem(data_copy.root).endswith(f'events.csv:{number}: event "juba-fighting": {expected}')
+
+
+def test_a_location_quote_is_checked_verbatim(data_copy):
+    data_copy.replace("events", f",Juba,{JUBA_WORDS},", ",Juba,the fighting in Juba in July 2016,")
+    message = only_problem(data_copy.root)
+    assert "quote 'the fighting in Juba in July 2016' not found verbatim" in message
+    assert message.endswith("(field location_quote)")
+
+
+def test_a_place_the_quote_names_needs_no_location_quote(data_copy):
+    data_copy.replace("events", ",within the POC sites,", ",POC sites,")
+    events = load_timeline(data_copy.root).events.set_index("event_id")
+    assert events.loc["cordon-and-search", "location"] == "POC sites"
+    assert events.loc["cordon-and-search", "location_quote"] == ""
 
 
 def test_precision_day_and_month_are_consistent(data_copy):

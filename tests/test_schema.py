@@ -52,6 +52,7 @@ def test_contract_fields_named_in_the_issue_are_kept():
             "date_note",
             "date_text",
             "location",
+            "location_quote",
             "source_id",
             "quote",
         },
