@@ -206,7 +206,7 @@ def _date_objects(days) -> list[dict]:
 def timelinejs(timeline, title: str) -> dict:
     """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
     from .metrics import events_in_order
-    from .narrative import date_phrases
+    from .narrative import date_phrases, place_phrase
 
     ordered = events_in_order(timeline.events)
     starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
@@ -218,19 +218,21 @@ def timelinejs(timeline, title: str) -> dict:
             ordered["title"],
             ordered["summary"],
             ordered["quote"],
+            ordered["location"],
+            ordered["location_quote"],
             ordered["category"].astype(str),
             date_phrases(ordered),
             strict=True,
         )
     ):
-        event_id, headline, summary, quote, category, phrase = event
+        event_id, headline, summary, quote, location, location_quote, category, phrase = event
+        body = f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>"
+        if location_quote:
+            body += f"<p>{html.escape(place_phrase(location))}:</p><blockquote>{html.escape(location_quote)}</blockquote>"
         entry = {
             "unique_id": event_id,
             "start_date": starts[row],
-            "text": {
-                "headline": html.escape(headline),
-                "text": f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>",
-            },
+            "text": {"headline": html.escape(headline), "text": body},
             "group": category,
             "display_date": phrase,
         }

@@ -186,7 +186,8 @@ class Report:
         return Fragment(
             '<section id="method"><h2>Method</h2>'
             "<p>Every event, actor, figure and claim comes from the article and carries the sentence it "
-            "comes from, checked word for word against the article's text. Each date is stored as a "
+            "comes from, checked word for word against the article's text; where that sentence does not "
+            "name the place, the words that do are cited beside it. Each date is stored as a "
             "first and a last day: the article's own where it gives one; bounds inferred from its "
             "wording where it implies one (“over the last five months”, a round figure, gives "
             "approximate bounds), with the inference explained; and where it gives none, the period "
@@ -218,6 +219,7 @@ class Report:
                 "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d") + " – " + events["end"].dt.strftime("%Y-%m-%d"),
                 "Dating": events["date_precision"].astype(str).map(label) + ", " + events["date_basis"].astype(str),
                 "Article's words for the time": events["date_text"],
+                "Article's words for the place": events["location"],
             }
         )
         return "Events, in date order", frame

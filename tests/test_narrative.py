@@ -68,6 +68,8 @@ def small_timeline() -> Timeline:
             "end": "2016-07-12",
             "date_precision": "range",
             "date_basis": "stated",
+            "location": "the city",
+            "location_quote": "fighting in the city",
             "source_id": SOURCE,
             "quote": "Fighting broke out.",
         },
@@ -293,6 +295,7 @@ def test_executive_summary_and_phase_sections_exact():
     assert sections["crisis"].split("\n") == [
         '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
         f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
+        f'<p class="fact">Place: the city, named in another passage of the article.{cite(5, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
         f"no upper bound given).{cite(3, 2)}</p>",
     ]
@@ -303,7 +306,7 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="date-note">How the date was inferred: From “for April”.</p>',
         f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 2)}</p>',
     ]
-    assert len(citations) == 4
+    assert len(citations) == 5
 
 
 def test_summary_of_a_phase_with_several_events_counts_them():
@@ -327,8 +330,9 @@ def test_empty_selection():
 
 
 def fact_rows(timeline: Timeline) -> list[tuple[str, str]]:
-    """(words that identify the row in a sentence, the row's quote) for every event, figure and claim."""
+    """(words that identify the row in a sentence, the words cited) for every event, place, figure and claim."""
     rows = [(row.summary, row.quote) for row in timeline.events.itertuples()]
+    rows += [(f"Place: {row.location},", row.location_quote) for row in timeline.events.itertuples() if row.location_quote]
     rows += [(f"“{row.qualifier}” {row.measure}", row.quote) for row in timeline.figures.itertuples()]
     rows += [(row.statement, row.quote) for row in timeline.claims.itertuples()]
     return rows
@@ -343,7 +347,8 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
     sources = BeautifulSoup(citations.sources_html(), "html.parser")
     rows = fact_rows(timeline)
     facts = body.find_all("p", class_="fact")
-    assert len(facts) == 7 + 13 + 2 + 9  # summary: 4 phases, 2 figures, 1 remaining; sections: every row
+    # Summary: 4 phases, 2 figures, 1 remaining; sections: every row, and the place of the Juba fighting.
+    assert len(facts) == 7 + 13 + 1 + 2 + 9
     first_use: list[int] = []
     for fact in facts:
         links = fact.select("sup.cite > a")
@@ -360,7 +365,7 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
         assert len(quotes) == 1, (sentence, quotes)
         assert item.blockquote.get_text() == quotes[0], sentence
     assert first_use == list(range(1, len(citations) + 1))  # numbered in order of first use
-    assert len(sources.find_all("li")) == len(citations) == 16
+    assert len(sources.find_all("li")) == len(citations) == 17
     # Each citation links back, and each back-link lands on a citation.
     anchors = {a["id"] for a in body.select("sup.cite > a")}
     backs = {a["href"].removeprefix("#") for a in sources.select("a.back")}
@@ -464,7 +469,7 @@ def test_report_of_the_whole_article():
         "phase-implementation",
         "phase-assessment",
     ]
-    assert len(page.select("ol.sources > li")) == 16
+    assert len(page.select("ol.sources > li")) == 17
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
     cost = [[cell.get_text() for cell in row.find_all("td")] for row in tables[1].tbody.find_all("tr")]
