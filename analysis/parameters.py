@@ -86,6 +86,8 @@ def check_value(name: str, value, origin: str = ""):
         return list(value)
     if value is None and kind in {"date", "path"}:
         return None
+    if kind == "path" and value == "":
+        return None  # empty: the shipped data, as the command line reads it
     if not isinstance(value, str):
         raise ParameterError(f"{origin}parameter {name!r} must be text, got {type(value).__name__} {value!r}")
     if kind == "date":
@@ -109,7 +111,8 @@ def parse_assignment(text: str) -> tuple[str, object]:
     """``NAME=VALUE`` from the command line, VALUE read according to NAME's declared type.
 
     Dates and paths: empty or ``none`` means None. Lists: comma-separated, empty means all.
-    Text stays exactly as typed: ``false``, ``007`` and ``Infinity`` remain text.
+    Text and paths stay exactly as typed (white space at a path's ends is part of its name):
+    ``false``, ``007`` and ``Infinity`` remain text.
     """
     name, sep, raw = text.partition("=")
     name = name.strip()
@@ -120,8 +123,10 @@ def parse_assignment(text: str) -> tuple[str, object]:
     if name not in SPECS:
         raise _unknown(name, "")
     kind = SPECS[name].kind
-    if kind in {"date", "path"}:
+    if kind == "date":
         return name, None if raw.strip().lower() in {"", "none"} else raw.strip()
+    if kind == "path":
+        return name, None if raw.lower() in {"", "none"} else raw
     if kind == "list":
         return name, [item.strip() for item in raw.split(",") if item.strip()]
     return name, raw
@@ -131,7 +136,7 @@ def render_command(name: str, parameters: dict, variants_file: Path | None = Non
     """The command line that renders report ``name`` again with ``parameters``: ``parse_assignment``'s inverse.
 
     Every parameter is one ``-p``, shell-quoted, so that no value declared in the variants file by
-    then can change the report. A path with white space at its ends does not come back the same.
+    then can change the report. A folder named ``none`` is written ``./none``, which is the same folder.
     """
     words = ["python", "-m", "analysis", "render"]
     if variants_file is not None and Path(variants_file).resolve() != paths.VARIANTS_FILE.resolve():
@@ -139,7 +144,11 @@ def render_command(name: str, parameters: dict, variants_file: Path | None = Non
     words += ["--report", name]
     for spec in PARAMETERS:
         value = parameters.get(spec.name, spec.default)
-        words += ["-p", f"{spec.name}={','.join(value) if spec.kind == 'list' else value or ''}"]
+        if spec.kind == "list":
+            value = ",".join(value)
+        elif spec.kind == "path" and value and value.lower() == "none":
+            value = f"./{value}"
+        words += ["-p", f"{spec.name}={value or ''}"]
     return shlex.join(words)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import shlex
 import subprocess
 import sys
 
-from conftest import REPO
+from bs4 import BeautifulSoup
+from conftest import REPO, DataCopy
 
 from analysis import startup
 
@@ -79,3 +81,18 @@ def test_garbage_collection_resumes_only_from_its_own_pause():
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+def test_the_footer_command_renders_a_data_folder_with_spaces_at_its_ends_again(tmp_path):
+    data = DataCopy(tmp_path / " my data ").root
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    result = run("render", "--report", "crisis", "--format", "html", "--data", str(data), "--out", str(first))
+    assert result.returncode == 0, result.stderr
+    footer = BeautifulSoup((first / "crisis.html").read_text(encoding="utf-8"), "html.parser").find("footer")
+    words = shlex.split(footer.find("code").get_text())
+    assert words[-1] == f"data_dir={data}"
+    result = run(*words[3:], "--format", "html", "--out", str(second))
+    assert result.returncode == 0, result.stderr
+    assert (first / "crisis.html").read_bytes() == (second / "crisis.html").read_bytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from analysis import ParameterError, paths
@@ -106,6 +108,15 @@ def test_empty_and_none_clear_dates_and_lists_split_on_commas():
     assert parse_assignment("end=None") == ("end", None)
     assert parse_assignment("actors=guterres, haley") == ("actors", ["guterres", "haley"])
     assert parse_assignment("actors=") == ("actors", [])
+
+
+def test_a_path_is_read_as_typed_and_empty_means_the_shipped_data():
+    assert parse_assignment("data_dir= /tmp/my data ") == ("data_dir", " /tmp/my data ")
+    assert parse_assignment("data_dir=none") == ("data_dir", None)
+    assert parse_assignment("data_dir=./none") == ("data_dir", "./none")
+    assert check_parameters({"data_dir": ""})["data_dir"] is None
+    words = shlex.split(render_command("full", check_parameters({"data_dir": "none"})))
+    assert words[-2:] == ["-p", "data_dir=./none"]
 
 
 def test_shipped_variants_include_full_crisis_and_reforms():
