@@ -206,7 +206,7 @@ def _date_objects(days) -> list[dict]:
 def timelinejs(timeline, title: str) -> dict:
     """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
     from .metrics import events_in_order
-    from .narrative import date_phrases, place_phrase
+    from .narrative import PLACE_FROM_ANOTHER_PASSAGE, date_phrases
 
     ordered = events_in_order(timeline.events)
     starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
@@ -228,7 +228,8 @@ def timelinejs(timeline, title: str) -> dict:
         event_id, headline, summary, quote, location, location_quote, category, phrase = event
         body = f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>"
         if location_quote:
-            body += f"<p>{html.escape(place_phrase(location))}:</p><blockquote>{html.escape(location_quote)}</blockquote>"
+            place = f"<p>{PLACE_FROM_ANOTHER_PASSAGE}: {html.escape(location)}</p>"
+            body += f"{place}<blockquote>{html.escape(location_quote)}</blockquote>"
         entry = {
             "unique_id": event_id,
             "start_date": starts[row],

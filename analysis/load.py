@@ -339,18 +339,24 @@ def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector)
 
 
 def _check_event_locations(raw: RawTable | None, collector: Collector, codes: _Codes) -> None:
-    """A stated place must be the source's words: in the quote, or else in location_quote."""
+    """A stated place must be the source's words: in the quote, or, where the quote does not name it, in location_quote."""
     if raw is None:
         return
     combinations, row_combination = _distinct_rows(raw, ("location", "quote", "location_quote"), codes)
     failures: dict[str, dict[int, str]] = {"location": {}, "location_quote": {}}
-    for position, (location, quote, location_quote) in enumerate(combinations):
-        place, quote, location_quote = (normalize_quote(value) for value in (location, quote, location_quote))
+    for position, (location, quote, given) in enumerate(combinations):
+        place, quote, location_quote = (normalize_quote(value) for value in (location, quote, given))
+        if given and not location_quote:
+            continue  # white space alone: the verbatim check refuses it
         if location_quote and not place:
             failures["location_quote"][position] = "location_quote is given but location is empty"
-        elif location_quote and place not in location_quote:
+        elif location_quote and not _names(location_quote, place):
             failures["location_quote"][position] = f"location {excerpt(place)!r} is not found in location_quote"
-        elif place and not location_quote and place not in quote:
+        elif location_quote and _names(quote, place):
+            failures["location_quote"][position] = (
+                f"the quote names location {excerpt(place)!r} itself: location_quote is only for a place it does not name"
+            )
+        elif place and not location_quote and not _names(quote, place):
             failures["location"][position] = (
                 f"location {excerpt(place)!r} is not found in the quote; where another sentence of the source names "
                 "the place, put its words in location_quote"
@@ -359,6 +365,11 @@ def _check_event_locations(raw: RawTable | None, collector: Collector, codes: _C
         if messages:
             failed = np.isin(row_combination, list(messages))
             collector.rows(raw, failed, name, lambda row, m=messages: m[row_combination[row]])
+
+
+def _names(text: str, place: str) -> bool:
+    """Whether ``text`` holds ``place`` as whole words: "Juba" is in "in Juba." but "Jub" is not."""
+    return re.search(rf"(?<!\w){re.escape(place)}(?!\w)", text) is not None
 
 
 def _check_figure_bounds(raw: RawTable | None, parsed: dict, collector: Collector) -> None:
@@ -427,6 +438,9 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
         for position, (source_id, value) in enumerate(pairs):
             text = texts.get(source_id)
             if text is None or value == "":
+                continue
+            if not normalize_quote(value):
+                failures[position] = "only white space: there are no words to find in the source"
                 continue
             divergence = text.find_divergence(value)
             if divergence:

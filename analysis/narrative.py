@@ -156,9 +156,8 @@ def event_sentence(event: pd.Series) -> str:
     return f"<strong>{text(phrase)}.</strong> {text(event['summary'])}"
 
 
-def place_phrase(location: str) -> str:
-    """How a place that the event's own quote does not name is introduced: its words are cited apart."""
-    return f"Place: {location}, named in another passage of the article"
+# Introduces a place that the event's own sentence does not name: linking it to the event is ours.
+PLACE_FROM_ANOTHER_PASSAGE = "Place, inferred from another passage of the article"
 
 
 # How each kind of claim is introduced to a reader (schema.CLAIM_KINDS says what each kind is).
@@ -248,7 +247,7 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
         for event in by_id.loc[shown].reset_index().to_dict("records"):
             paragraphs.append(_fact(event_sentence(event), citations.cite(event["source_id"], event["quote"])))
             if event["location_quote"]:
-                place = f"{text(place_phrase(event['location']))}."
+                place = f"{PLACE_FROM_ANOTHER_PASSAGE}: {text(event['location'])}."
                 paragraphs.append(_fact(place, citations.cite(event["source_id"], event["location_quote"])))
             if event["date_basis"] != "stated":
                 note = event["date_note"]

@@ -532,8 +532,15 @@ def render(
     for variant in variants:
         values = {"title": variant.title, **variant.parameters, **(overrides or {})}
         if data_dir is not None:
-            values["data_dir"] = str(Path(data_dir).resolve())
-        plans.append((variant, check_parameters(values, origin=f"report {variant.name!r}: ")))
+            values["data_dir"] = str(data_dir)
+        parameters = check_parameters(values, origin=f"report {variant.name!r}: ")
+        if parameters["data_dir"] is not None:
+            # The kernel runs in notebooks/: a relative folder is made whole here, from the folder it
+            # was given in (the working folder for the command line's, the variants file's for its own).
+            given_on_command_line = data_dir is not None or "data_dir" in (overrides or {})
+            base = Path.cwd() if given_on_command_line else Path(variants_file or paths.VARIANTS_FILE).resolve().parent
+            parameters["data_dir"] = str((base / parameters["data_dir"]).resolve())
+        plans.append((variant, parameters))
     check_out_dir(out_dir)
     versions = package_versions()
     results: list[RenderResult] = []

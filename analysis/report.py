@@ -187,7 +187,8 @@ class Report:
             '<section id="method"><h2>Method</h2>'
             "<p>Every event, actor, figure and claim comes from the article and carries the sentence it "
             "comes from, checked word for word against the article's text; where that sentence does not "
-            "name the place, the words that do are cited beside it. Each date is stored as a "
+            "name the place, the place is inferred from another passage that does, which is cited. "
+            "Each date is stored as a "
             "first and a last day: the article's own where it gives one; bounds inferred from its "
             "wording where it implies one (“over the last five months”, a round figure, gives "
             "approximate bounds), with the inference explained; and where it gives none, the period "

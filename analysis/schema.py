@@ -214,7 +214,8 @@ EVENTS = Table(
         Field(
             "location_quote",
             "string",
-            "Where the quote does not name the place: the words of the source that do, verbatim; empty otherwise.",
+            "Where the quote does not name the place: the words of another passage of the source that do, verbatim "
+            "(the place is then inferred from them); empty otherwise.",
             verbatim=True,
         ),
         _ref("source_id", "The source that reports the event."),
@@ -227,7 +228,7 @@ EVENTS = Table(
         "end is not before start",
         "date_note is required when date_basis is inferred or assumed",
         "date_precision day means start equals end; month means the first to the last day of one month",
-        "location is found in quote or, where the quote does not name the place, in location_quote",
+        "location is found as whole words in quote or, only where the quote does not name the place, in location_quote",
         "quote, date_text and location_quote are found verbatim in the source",
     ),
 )
@@ -395,7 +396,7 @@ def data_dictionary() -> str:
                 allowed = "; ".join(f"`{value}`: {meaning}" for value, meaning in spec.enum.items())
                 description += f" Allowed: {allowed}"
             if spec.verbatim:
-                description += " Checked verbatim against the source."
+                description += " Checked verbatim against the source; white space alone is refused."
             required = "yes" if spec.required else ""
             lines.append(f"| `{spec.name}` | {spec.type} | {required} | {description} |")
         lines.append("")

@@ -96,3 +96,24 @@ def test_the_footer_command_renders_a_data_folder_with_spaces_at_its_ends_again(
     result = run(*words[3:], "--format", "html", "--out", str(second))
     assert result.returncode == 0, result.stderr
     assert (first / "crisis.html").read_bytes() == (second / "crisis.html").read_bytes()
+
+
+def test_a_relative_data_folder_is_taken_from_where_it_was_given(tmp_path):
+    # The kernel runs in notebooks/: a relative folder from -p counts from the working folder, one
+    # from a variants file from that file's folder, and the report's command names it whole.
+    DataCopy(tmp_path / "none")
+    (tmp_path / "variants").mkdir()
+    DataCopy(tmp_path / "variants" / "copy")
+    variants = tmp_path / "variants" / "reports.toml"
+    variants.write_text('[[report]]\nname = "copy"\nparameters = { data_dir = "copy" }\n', encoding="utf-8")
+    for name, args, folder in [
+        ("crisis", ["--report", "crisis", "-p", "data_dir=./none"], tmp_path / "none"),
+        ("copy", ["--variants", str(variants)], tmp_path / "variants" / "copy"),
+    ]:
+        out = tmp_path / f"out-{name}"
+        out.mkdir()
+        result = run("render", *args, "--format", "html", "--out", str(out), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        page = out / f"{name}.html"
+        command = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").find("footer").find("code").get_text()
+        assert shlex.split(command)[-1] == f"data_dir={folder}"

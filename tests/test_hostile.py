@@ -43,14 +43,22 @@ VERBATIM = " ".join(value for value in HOSTILE if "](" not in value)
 LONG = ("long <i>hostile</i> text costs $1 | " * 200)[:5000]
 TITLE = TEXT
 
+# A place that its event's quote does not name, and the passage of the source that names it: so
+# the place is drawn as a place inferred from another passage, with hostile text in both.
+PLACE = f"the hostile place {SCRIPT} $\\frac{{1$ \u202eright-to-left"
+PLACE_WORDS = f"in {PLACE}"
+
 
 def text_fields(table):
     return [spec for spec in table.fields if spec.type == "string" and not spec.enum and not spec.pattern]
 
 
 def hostile_text(spec) -> str:
-    # A location must be the source's words (in its quote or location_quote), so it holds them too.
-    return VERBATIM if spec.verbatim or spec.name == "location" else TEXT
+    if spec.name == "location":
+        return PLACE
+    if spec.name == "location_quote":
+        return PLACE_WORDS
+    return VERBATIM if spec.verbatim else TEXT
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +67,7 @@ def hostile_data(tmp_path_factory):
     data = DataCopy(tmp_path_factory.mktemp("hostile") / "data")
     source = data.root / "sources" / "un-news-2017-04-19.md"
     with source.open("a", encoding="utf-8") as handle:
-        handle.write(f"\n\n{VERBATIM} {LONG}\n")
+        handle.write(f"\n\n{VERBATIM} {LONG}\n\n{PLACE_WORDS} {LONG}\n")
     for table in TABLES:
         path = data.csv(table.name)
         with path.open(encoding="utf-8", newline="") as handle:
@@ -112,6 +120,7 @@ def test_case_18_html_shows_hostile_text_literally_and_runs_none_of_it(hostile_r
     for value in HOSTILE:
         assert value in shown, value
     assert LONG in shown
+    assert f"Place, inferred from another passage of the article: {PLACE}" in shown
 
 
 def test_case_18_timelinejs_text_is_escaped(hostile_report):

@@ -254,8 +254,22 @@ def test_assumed_date_without_note(data_copy):
         ),
         ("Malakal", JUBA_WORDS, "location 'Malakal' is not found in location_quote (field location_quote)"),
         ("", JUBA_WORDS, "location_quote is given but location is empty (field location_quote)"),
+        ("Jub", JUBA_WORDS, "location 'Jub' is not found in location_quote (field location_quote)"),
+        (
+            "Sudan",
+            "South Sudan",
+            "the quote names location 'Sudan' itself: location_quote is only for a place it does not name (field location_quote)",
+        ),
+        ("Juba", " \t ", "only white space: there are no words to find in the source (field location_quote)"),
     ],
-    ids=["place-not-in-quote", "place-not-in-location-quote", "location-quote-without-place"],
+    ids=[
+        "place-not-in-quote",
+        "place-not-in-location-quote",
+        "location-quote-without-place",
+        "part-of-a-word",
+        "location-quote-where-the-quote-names-the-place",
+        "white-space-alone",
+    ],
 )
 def test_a_place_must_be_the_sources_words(data_copy, location, location_quote, expected):
     number = data_copy.line_of("events", "juba-fighting,")
@@ -341,6 +355,15 @@ def test_quote_must_be_verbatim(data_copy, replacement, expected):
     line = data_copy.line_of("figures", "juba-killed,")
     assert f'figures.csv:{line}: figure "juba-killed": quote ' in message
     assert "closest passage, at line 15:" in message and expected in message and message.endswith("(field quote)")
+
+
+def test_a_quote_of_white_space_alone_is_refused(data_copy):
+    line = data_copy.line_of("figures", "juba-killed,")
+    original = "Hundreds of people were killed and more than 200 raped during that time period."
+    data_copy.replace("figures", original, '" \t "')
+    assert only_problem(data_copy.root).endswith(
+        f'figures.csv:{line}: figure "juba-killed": only white space: there are no words to find in the source (field quote)'
+    )
 
 
 def test_curly_versus_straight_quote(data_copy):

@@ -295,7 +295,7 @@ def test_executive_summary_and_phase_sections_exact():
     assert sections["crisis"].split("\n") == [
         '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
         f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
-        f'<p class="fact">Place: the city, named in another passage of the article.{cite(5, 1)}</p>',
+        f'<p class="fact">Place, inferred from another passage of the article: the city.{cite(5, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
         f"no upper bound given).{cite(3, 2)}</p>",
     ]
@@ -332,7 +332,7 @@ def test_empty_selection():
 def fact_rows(timeline: Timeline) -> list[tuple[str, str]]:
     """(words that identify the row in a sentence, the words cited) for every event, place, figure and claim."""
     rows = [(row.summary, row.quote) for row in timeline.events.itertuples()]
-    rows += [(f"Place: {row.location},", row.location_quote) for row in timeline.events.itertuples() if row.location_quote]
+    rows += [(f"article: {row.location}.", row.location_quote) for row in timeline.events.itertuples() if row.location_quote]
     rows += [(f"“{row.qualifier}” {row.measure}", row.quote) for row in timeline.figures.itertuples()]
     rows += [(row.statement, row.quote) for row in timeline.claims.itertuples()]
     return rows

@@ -246,11 +246,10 @@ def test_the_command_in_a_report_s_footer_renders_the_same_parameters(parameters
     args = build_parser().parse_args(words[3:])
     assert args.report == ["full"]
     overrides = dict(parse_assignment(text) for text in args.parameters)
-    rendered, expected = check_parameters({**declared, **overrides}), check_parameters(parameters)
-    # A folder named "none" comes back as "./none": the same folder.
-    for chosen in (rendered, expected):
-        chosen["data_dir"] = chosen["data_dir"] and Path(chosen["data_dir"])
-    assert rendered == expected
+    expected = check_parameters(parameters)
+    if expected["data_dir"] and expected["data_dir"].lower() == "none":
+        expected["data_dir"] = f"./{expected['data_dir']}"  # the same folder, which "none" alone would not name
+    assert check_parameters({**declared, **overrides}) == expected
 
 
 def test_floats_that_json_cannot_hold_are_refused():

@@ -148,10 +148,11 @@ def test_timelinejs_json_has_the_format(rendered):
     assert first["end_date"] == {"year": "2016", "month": "7", "day": "12"}
     assert first["group"] == "violence" and first["text"]["headline"]
     assert first["text"]["text"].endswith(
-        "<p>Place: Juba, named in another passage of the article:</p><blockquote>the violence in Juba in July 2016</blockquote>"
+        "<p>Place, inferred from another passage of the article: Juba</p>"
+        "<blockquote>the violence in Juba in July 2016</blockquote>"
     )
     others = data["events"][1:]
-    assert others and all("Place:" not in event["text"]["text"] for event in others)
+    assert others and all("Place" not in event["text"]["text"] for event in others)
 
 
 def test_unchanged_inputs_are_skipped_and_files_untouched(rendered):
