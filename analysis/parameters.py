@@ -84,10 +84,8 @@ def check_value(name: str, value, origin: str = ""):
                     f"{origin}parameter 'categories': unknown category {unknown[0]!r}; known: {', '.join(CATEGORIES)}"
                 )
         return list(value)
-    if value is None and kind in {"date", "path"}:
-        return None
-    if kind == "path" and value == "":
-        return None  # empty: the shipped data, as the command line reads it
+    if (value is None or value == "") and kind in {"date", "path"}:
+        return None  # empty: no bound, or the shipped data, as the command line reads it
     if not isinstance(value, str):
         raise ParameterError(f"{origin}parameter {name!r} must be text, got {type(value).__name__} {value!r}")
     if kind == "date":

@@ -110,11 +110,11 @@ def test_empty_and_none_clear_dates_and_lists_split_on_commas():
     assert parse_assignment("actors=") == ("actors", [])
 
 
-def test_a_path_is_read_as_typed_and_empty_means_the_shipped_data():
+def test_a_path_is_read_as_typed_and_empty_means_none_for_paths_and_dates():
     assert parse_assignment("data_dir= /tmp/my data ") == ("data_dir", " /tmp/my data ")
     assert parse_assignment("data_dir=none") == ("data_dir", None)
     assert parse_assignment("data_dir=./none") == ("data_dir", "./none")
-    assert check_parameters({"data_dir": ""})["data_dir"] is None
+    assert check_parameters({"data_dir": "", "start": "", "end": ""}) == check_parameters({})
     words = shlex.split(render_command("full", check_parameters({"data_dir": "none"})))
     assert words[-2:] == ["-p", "data_dir=./none"]
 

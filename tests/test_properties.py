@@ -191,8 +191,8 @@ def test_any_parameters_pass_as_json_or_raise_parameter_error(values):
     assert_json_native(checked)
     for name, value in values.items():
         if isinstance(value, str) and SPECS[name].kind in {"text", "path", "date"}:
-            # Text is never changed, only accepted or refused; an empty path is the shipped data.
-            assert checked[name] == (None if SPECS[name].kind == "path" and value == "" else value)
+            # Text is never changed, only accepted or refused; an empty date or path means none.
+            assert checked[name] == (None if SPECS[name].kind in {"path", "date"} and value == "" else value)
 
 
 @SETTINGS
