@@ -517,7 +517,8 @@ def render(
     this must keep its own work under ``if __name__ == "__main__":``, since each worker imports it.
     While it waits for kernels or workers it asks ``stopped()`` every ``SIGNAL_CHECK_SECONDS``; once
     that is true it stops as on Ctrl-C, raising KeyboardInterrupt (the command line says whether a
-    signal came that Python dropped).
+    signal came that Python dropped). A relative ``data_dir`` counts from the working folder when it
+    is given here (``data_dir`` or ``overrides``), and from the variants file's folder when declared there.
 
     Raises:
         ParameterError (64), TimelineError (65/66), RenderError (69, 70, 73, 74, 75).
