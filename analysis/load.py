@@ -453,13 +453,21 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
 def _distinct_rows(raw: RawTable, names: tuple[str, ...], codes: _Codes) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """The distinct combinations of the named fields' values, and for each row the position of its own."""
     key = np.zeros(len(raw.frame), dtype=np.int64)
+    size = 1  # how many values key can take
     columns = []
     for name in names:
         indices, distinct = codes(raw.table.name, name)
-        # Renumbered after each field, so the next product stays far below 2**63.
-        key, _ = pd.factorize(key * max(len(distinct), 1) + indices)
+        count = max(len(distinct), 1)
+        if size * count >= 2**62:  # renumbered first, so that the product stays within int64
+            key, taken = pd.factorize(key)
+            size = max(len(taken), 1)
+        key = key * count + indices
+        size *= count
         columns.append((indices, distinct))
-    _, first_rows = np.unique(key, return_index=True)
+    key, _ = pd.factorize(key)  # numbered in order of first appearance
+    # A combination appears first where the running maximum of the numbers grows.
+    running = np.maximum.accumulate(key) if len(key) else key
+    first_rows = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1]))) if len(key) else key
     values = [distinct.take(pa.array(indices[first_rows])).to_pylist() for indices, distinct in columns]
     return list(zip(*values, strict=True)), key
 

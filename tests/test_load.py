@@ -454,3 +454,18 @@ def test_dates_outside_the_supported_range_are_reported_not_crashed(data_copy):
         f"events.csv:{line}: event \"juba-fighting\": '1008-11-01' is outside the supported range "
         "1678-01-01 to 2261-12-31 (field start)"
     )
+
+
+def test_distinct_rows_are_the_distinct_combinations_in_order_of_first_appearance(data_copy):
+    from analysis.load import _Codes, _distinct_rows
+    from analysis.reading import Collector, read_table
+    from analysis.schema import EVENTS
+
+    lines = data_copy.lines("events")
+    data_copy.write_lines("events", lines[:1] + lines[1:4] + lines[1:])  # three rows repeated first: read, not validated
+    raw = read_table(EVENTS, data_copy.csv("events"), Collector(), None)
+    names = ("location", "quote", "location_quote")
+    combinations, row_combination = _distinct_rows(raw, names, _Codes({"events": raw}))
+    expected = list(raw.frame[list(names)].drop_duplicates().itertuples(index=False, name=None))
+    assert combinations == expected and len(expected) < len(raw.frame)
+    assert [combinations[k] for k in row_combination] == list(raw.frame[list(names)].itertuples(index=False, name=None))
