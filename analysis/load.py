@@ -104,6 +104,11 @@ def _check_fields(raw: RawTable, collector: Collector, parsed: dict, codes: _Cod
         present = (column != "").to_numpy()
         if spec.required:
             collector.rows(raw, ~present, spec.name, lambda row: "required value is missing")
+        if spec.required and spec.type == "string" and not (spec.pattern or spec.enum):  # free text; others say why
+            # A match per row, not trimmed copies of the text: a million quotes would double the memory.
+            words = pc.match_substring_regex(pa.array(column), r"[^ \t\n\r\f\v]").to_numpy(zero_copy_only=False)
+            blank = present & ~words
+            collector.rows(raw, blank, spec.name, lambda row: "required value is white space alone")
         values = column.array  # positional, read only for the rows reported
         if spec.pattern:
             indices, distinct = codes.text(raw.table.name, spec.name)  # each distinct value matched once
@@ -429,10 +434,11 @@ def _read_sources(data_dir: Path, raw: RawTable | None, collector: Collector, ma
 
 
 def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Collector, codes: _Codes) -> None:
-    verbatim = [spec.name for spec in raw.table.fields if spec.verbatim]
+    verbatim = [spec for spec in raw.table.fields if spec.verbatim]
     if not verbatim:
         return
-    for name in verbatim:
+    for spec in verbatim:
+        name = spec.name
         pairs, row_pair = _distinct_rows(raw, ("source_id", name), codes)
         failures: dict[int, str] = {}
         for position, (source_id, value) in enumerate(pairs):
@@ -440,7 +446,8 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
             if text is None or value == "":
                 continue
             if not normalize_quote(value):
-                failures[position] = "only white space: there are no words to find in the source"
+                if not spec.required:  # a required one is refused as such
+                    failures[position] = "only white space: there are no words to find in the source"
                 continue
             divergence = text.find_divergence(value)
             if divergence:

@@ -357,13 +357,15 @@ def test_quote_must_be_verbatim(data_copy, replacement, expected):
     assert "closest passage, at line 15:" in message and expected in message and message.endswith("(field quote)")
 
 
-def test_a_quote_of_white_space_alone_is_refused(data_copy):
+def test_required_text_of_white_space_alone_is_refused(data_copy):
     line = data_copy.line_of("figures", "juba-killed,")
     original = "Hundreds of people were killed and more than 200 raped during that time period."
     data_copy.replace("figures", original, '" \t "')
-    assert only_problem(data_copy.root).endswith(
-        f'figures.csv:{line}: figure "juba-killed": only white space: there are no words to find in the source (field quote)'
-    )
+    data_copy.replace("events", "Fighting in Juba between the SPLA and the SPLM/A-IO,", "  ,")
+    assert problems_of(data_copy.root) == [
+        f'{data_copy.csv("events")}:2: event "juba-fighting": required value is white space alone (field title)',
+        f'{data_copy.csv("figures")}:{line}: figure "juba-killed": required value is white space alone (field quote)',
+    ]
 
 
 def test_curly_versus_straight_quote(data_copy):
