@@ -220,7 +220,9 @@ class Report:
                 "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d") + " – " + events["end"].dt.strftime("%Y-%m-%d"),
                 "Dating": events["date_precision"].astype(str).map(label) + ", " + events["date_basis"].astype(str),
                 "Article's words for the time": events["date_text"],
-                "Article's words for the place": events["location"],
+                "Article's words for the place": events["location"].where(
+                    events["location_quote"] == "", events["location"] + " (inferred from another passage)"
+                ),
             }
         )
         return "Events, in date order", frame

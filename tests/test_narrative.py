@@ -472,6 +472,9 @@ def test_report_of_the_whole_article():
     assert len(page.select("ol.sources > li")) == 17
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
+    places = [row.find_all("td")[-1].get_text() for row in tables[0].tbody.find_all("tr")]
+    assert places[0] == "Juba (inferred from another passage)"  # the Juba fighting, whose quote does not name it
+    assert "within the POC sites" in places and sum("inferred" in place for place in places) == 1
     cost = [[cell.get_text() for cell in row.find_all("td")] for row in tables[1].tbody.find_all("tr")]
     assert [row[:4] for row in cost] == [
         ["Fighting in Juba between the SPLA and the SPLM/A-IO", "killed", "Hundreds", "at least 100"],
