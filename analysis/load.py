@@ -367,9 +367,7 @@ def _check_event_locations(raw: RawTable | None, collector: Collector, codes: _C
                 "the place, put its words in location_quote"
             )
     for name, messages in failures.items():
-        if messages:
-            failed = np.isin(row_combination, list(messages))
-            collector.rows(raw, failed, name, lambda row, m=messages: m[row_combination[row]])
+        _report_combinations(raw, collector, name, row_combination, messages)
 
 
 def _names(text: str, place: str) -> bool:
@@ -452,9 +450,7 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
             divergence = text.find_divergence(value)
             if divergence:
                 failures[position] = divergence
-        if failures:
-            failed = np.isin(row_pair, list(failures))
-            collector.rows(raw, failed, name, lambda row, f=failures: f[row_pair[row]])
+        _report_combinations(raw, collector, name, row_pair, failures)
 
 
 def _distinct_rows(raw: RawTable, names: tuple[str, ...], codes: _Codes) -> tuple[list[tuple[str, ...]], np.ndarray]:
@@ -473,10 +469,16 @@ def _distinct_rows(raw: RawTable, names: tuple[str, ...], codes: _Codes) -> tupl
         columns.append((indices, distinct))
     key, _ = pd.factorize(key)  # numbered in order of first appearance
     # A combination appears first where the running maximum of the numbers grows.
-    running = np.maximum.accumulate(key) if len(key) else key
-    first_rows = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1]))) if len(key) else key
+    first_rows = np.flatnonzero(np.diff(np.maximum.accumulate(key), prepend=-1) > 0)
     values = [distinct.take(pa.array(indices[first_rows])).to_pylist() for indices, distinct in columns]
     return list(zip(*values, strict=True)), key
+
+
+def _report_combinations(raw: RawTable, collector: Collector, name: str, row_combination: np.ndarray, messages: dict) -> None:
+    """A problem for every row whose combination (a position from ``_distinct_rows``) has a message."""
+    if messages:
+        failed = np.isin(row_combination, list(messages))
+        collector.rows(raw, failed, name, lambda row: messages[row_combination[row]])
 
 
 def _typed(raw: RawTable, parsed: dict) -> pd.DataFrame:
