@@ -94,9 +94,10 @@ class NotForkable(FactoryError):
 class KernelFactory:
     """The render's side: starts the factory at once and asks it for kernels."""
 
-    def __init__(self, kernel_name: str):
+    def __init__(self, kernel_name: str, environment: dict[str, str] | None = None):
+        """Start the factory; its kernels run with this process's environment updated by ``environment``."""
         ours, theirs = socket.socketpair()
-        environment = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
+        environment = {**os.environ, **(environment or {}), PARENT_PID_VARIABLE: str(os.getpid())}
         options = _guess_interpreter_options(kernel_name)
         # Started with SIGINT blocked (the mask survives exec): a Ctrl-C before it ignores SIGINT would
         # otherwise print a traceback from the middle of its start-up.
@@ -205,19 +206,21 @@ def _guess_interpreter_options(kernel_name: str) -> list[str]:
     return []  # ipykernel's built-in kernelspec: no options
 
 
-def start_factory(kernel_name: str) -> KernelFactory | None:
-    """A new factory for ``kernel_name``, or None (kernels are then launched the usual way) if no process starts."""
+def start_factory(kernel_name: str, environment: dict[str, str] | None = None) -> KernelFactory | None:
+    """A new factory for ``kernel_name`` (see KernelFactory), or None if no process starts (kernels are then launched)."""
     try:
-        return KernelFactory(kernel_name)
+        return KernelFactory(kernel_name, environment)
     except OSError as error:
         log.warning("cannot start the kernel factory (%s); kernels will be launched one by one", error)
         return None
 
 
 @contextlib.contextmanager
-def running_factory(kernel_name: str, wanted: bool = True) -> Iterator[KernelFactory | None]:
+def running_factory(
+    kernel_name: str, wanted: bool = True, environment: dict[str, str] | None = None
+) -> Iterator[KernelFactory | None]:
     """A factory (if ``wanted`` and one starts) for the duration of the block, closed however it ends."""
-    factory = start_factory(kernel_name) if wanted else None
+    factory = start_factory(kernel_name, environment) if wanted else None
     try:
         yield factory
     finally:

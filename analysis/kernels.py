@@ -81,7 +81,9 @@ def quick_ready_client_class():
 class WarmKernel:
     """A kernel started now and handed to papermill when needed: forked warm by ``factory``, or warmed up here."""
 
-    def __init__(self, cwd: Path, factory: KernelFactory | None = None):
+    def __init__(self, cwd: Path, factory: KernelFactory | None = None, environment: dict[str, str] | None = None):
+        """Start the kernel in ``cwd``, with this process's environment updated by ``environment``
+        (a factory forks only for the environment it was started with)."""
         from jupyter_client.blocking import BlockingKernelClient
         from jupyter_client.utils import run_sync
 
@@ -91,7 +93,7 @@ class WarmKernel:
         self.manager = forking_manager_class()(kernel_name=KERNEL_NAME, transport="ipc", ip=str(sockets))
         self.manager.factory = factory
         self.manager.client_factory = quick_ready_client_class()
-        run_sync(self.manager.start_kernel)(cwd=str(cwd))
+        run_sync(self.manager.start_kernel)(cwd=str(cwd), env={**os.environ, **(environment or {})})
         self._client = None
         if not self.is_forked:  # a kernel started the usual way imports its libraries now, in the background
             self._client = BlockingKernelClient()

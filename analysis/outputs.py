@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from importlib import metadata
@@ -110,9 +111,21 @@ def check_out_dir(out_dir: Path) -> None:
         raise RenderError(f"cannot create output in {label}/: {error.strerror}", EXIT_CANT_CREATE) from None
 
 
+def remove_what_killed_renders_left(out_dir: Path) -> None:
+    """Staging folders and index files of renders killed before they could clean up (SIGKILL, power loss).
+
+    Called with the output lock held: no other render is writing in ``out_dir``, so all of them are stale.
+    """
+    for staging in out_dir.glob(".staging-*"):
+        shutil.rmtree(staging, ignore_errors=True)
+    for index in out_dir.glob(".index-*.html"):
+        index.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
-    """Hold the output folder's lock; a second render to the same folder is refused, not interleaved."""
+    """Hold the output folder's lock, having removed what killed renders left; a second render to
+    the same folder is refused, not interleaved."""
     path = out_dir / LOCK_NAME
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
     try:
@@ -129,6 +142,7 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
+        remove_what_killed_renders_left(out_dir)
         try:
             yield
         finally:  # only the holder clears its pid: a render refused meanwhile must leave it for the next

@@ -127,6 +127,11 @@ def _v1_quota(folder: Path) -> float | None:
     return None if quota < 0 or period <= 0 else quota / period
 
 
+def kernel_environment(reports: int) -> dict[str, str]:
+    """What a render running ``reports`` reports at once adds to its kernels' environment."""
+    return {REPORTS_AT_ONCE_VARIABLE: str(reports)} if reports > 1 else {}
+
+
 def reports_at_once() -> int:
     """How many reports the render that started this process runs at once (1 if not said, or not a number)."""
     value = os.environ.get(REPORTS_AT_ONCE_VARIABLE, "")

@@ -1,4 +1,6 @@
-"""``--jobs``: worker processes that render shares of a batch, each with its own kernel factory.
+"""``--jobs`` beyond two: worker processes that render shares of a batch, each with its own kernel factory.
+
+Each worker runs up to two notebooks at once and exports their reports (see ``render.REPORTS_PER_PROCESS``).
 
 The workers start before the render's checks, so that their factories' imports overlap them; bad
 input shuts them down again, with their factories. A worker rendering stops as on Ctrl-C (kernels
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .kernel_factory import KernelFactory, die_with_parent, start_factory
 from .kernels import KERNEL_NAME
-from .parallel import REPORTS_AT_ONCE_VARIABLE
+from .parallel import kernel_environment
 from .startup import STOP_SIGNALS, hide_dropped_stops, skip_unneeded_slow_imports
 
 if TYPE_CHECKING:
@@ -27,8 +29,9 @@ SIGNALS = set(STOP_SIGNALS)
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    """``workers`` processes (none if fewer than two), each starting its kernel factory at once.
+def worker_pool(workers: int, reports_at_once: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes (none if fewer than two), each starting its kernel factory at once, for
+    kernels of which ``reports_at_once`` run at a time in all.
 
     However the block ends they are shut down with their factories; if it fails or is interrupted,
     they are stopped first, and a worker still rendering cleans up as on Ctrl-C.
@@ -40,7 +43,9 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=Worker.start, initargs=(os.getpid(), workers))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=Worker.start, initargs=(os.getpid(), reports_at_once)
+    )
     try:
         # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
         # before they can take it waits for their handler instead of printing a traceback.
@@ -78,10 +83,10 @@ class Worker:
     stopped = False  # by SIGTERM or SIGINT; a plain flag, since a handler may run inside any lock's acquire
 
     @classmethod
-    def start(cls, parent: int, workers: int) -> None:
+    def start(cls, parent: int, reports_at_once: int) -> None:
         """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory.
 
-        Its kernels are told that ``workers`` reports render at once, so that they keep to one CPU each.
+        Its kernels are told that ``reports_at_once`` reports render at once, so that they keep to one CPU each.
         """
         from multiprocessing.util import Finalize
 
@@ -93,8 +98,7 @@ class Worker:
         if not die_with_parent(parent, signal.SIGTERM):
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
-        os.environ[REPORTS_AT_ONCE_VARIABLE] = str(workers)  # before the factory: its kernels share its environment
-        cls.factory = start_factory(KERNEL_NAME)
+        cls.factory = start_factory(KERNEL_NAME, kernel_environment(reports_at_once))
         if cls.factory is not None:
             Finalize(cls.factory, cls.factory.close, exitpriority=10)
 

@@ -1108,7 +1108,7 @@ def test_case_30_interrupted_while_publishing(driver, out, tmp_path, signum, cod
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("jobs", ["1", "2", "4"])
 def test_case_30_a_ctrl_c_python_drops_still_interrupts(driver, out, tmp_path, jobs):
     # The KeyboardInterrupt is lost where it landed; the flag the CLI's handler set stops the render
     # at its next wait, and nothing of "Exception ignored" is printed.
@@ -1131,7 +1131,7 @@ def test_case_30_a_ctrl_c_python_drops_still_interrupts(driver, out, tmp_path, j
 def test_jobs_a_ctrl_c_that_only_the_workers_saw_interrupts_the_batch(driver, out, tmp_path):
     before = published(out)
     marker = tmp_path / "lost"
-    argv = driver_argv(driver, {"lose_ctrl_c": str(marker)}, "render", "--out", str(out), "--force", "--jobs", "2")
+    argv = driver_argv(driver, {"lose_ctrl_c": str(marker)}, "render", "--out", str(out), "--force", "--jobs", "4")
     started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
     run = finish(started, timeout=60)
     assert marker.exists()
@@ -1430,7 +1430,8 @@ def test_case_32_pdf_export_failing_after_the_run_publishes_nothing(capsys, monk
     assert_invariants(out, before)
 
 
-# --- with --jobs 2: the same cases, in worker processes with their own kernel factories ---------------------
+# --- with --jobs: the same cases, two notebooks at once in the render (--jobs 2), or in worker processes
+# with their own kernel factories (--jobs 4: two workers, one running two notebooks at once, one one) --------
 #
 # Workers start before the checks. Whatever ends the batch (bad input, Ctrl-C, SIGTERM), nothing may be
 # left: no worker, factory or kernel. They are found by a mark in the environment, which they all inherit,
@@ -1466,21 +1467,32 @@ def start_jobs(argv: list[str], tmp_path: Path) -> tuple[tuple[subprocess.Popen,
     return start(argv, tmp_path / "logs", env={**os.environ, RENDER_MARK: mark}), mark
 
 
-def start_jobs_running_notebooks(driver: Path, out: Path, tmp_path: Path) -> tuple[tuple[subprocess.Popen, Path, Path], str]:
-    """A --jobs 2 render of notebooks that sleep, returned once both workers' kernels are in one."""
+def worker_processes_of(render: subprocess.Popen) -> list[psutil.Process]:
+    return [child for child in psutil.Process(render.pid).children() if "spawn_main" in " ".join(child.cmdline())]
+
+
+def start_jobs_running_notebooks(
+    driver: Path, out: Path, tmp_path: Path, jobs: str
+) -> tuple[tuple[subprocess.Popen, Path, Path], str]:
+    """A --jobs render of the three reports with notebooks that sleep, returned once two are in one at once."""
     markers = tmp_path / "running"
     markers.mkdir()
     notebook = tiny_notebook(
         tmp_path / "notebook",
-        f"import os, pathlib, time\npathlib.Path({str(markers)!r}, str(os.getpid())).touch()\ntime.sleep(60)",
+        "import os, pathlib, time\n"
+        "at_once = os.environ.get('ANALYSIS_REPORTS_AT_ONCE')\n"
+        f"pathlib.Path({str(markers)!r}, f'{{os.getpid()}}-{{at_once}}').touch()\ntime.sleep(60)",
     )
-    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", "2")
+    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", jobs)
     started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
     deadline = time.monotonic() + 120
     while len(list(markers.iterdir())) < 2:
         assert started[0].poll() is None, started[2].read_text()
-        assert time.monotonic() < deadline, "the workers never both ran a notebook"
+        assert time.monotonic() < deadline, "two notebooks never ran at once"
         time.sleep(0.05)
+    # Every kernel knows how many reports run at once (so it draws its charts alone); --jobs 2 needs no worker.
+    assert {marker.name.split("-")[1] for marker in markers.iterdir()} == {str(min(int(jobs), 3))}
+    assert len(worker_processes_of(started[0])) == (0 if jobs == "2" else 2)
     return started, mark
 
 
@@ -1489,11 +1501,11 @@ def test_jobs_bad_input_found_after_the_workers_started_leaves_nothing(out, tmp_
     before = published(out)
     variants = tmp_path / "variants.toml"
     variants.write_text(
-        '[[report]]\nname = "crisis"\ntitle = "Crisis"\n\n'
+        '[[report]]\nname = "crisis"\ntitle = "Crisis"\n\n[[report]]\nname = "full"\ntitle = "Full"\n\n'
         '[[report]]\nname = "other"\ntitle = "Other"\nparameters = { actors = ["nobody"] }\n',
         encoding="utf-8",
     )
-    argv = analysis_argv("render", "--variants", str(variants), "--out", str(out), "--force", "--jobs", "2")
+    argv = analysis_argv("render", "--variants", str(variants), "--out", str(out), "--force", "--jobs", "4")
     started, mark = start_jobs(argv, tmp_path)
     run = finish(started)
     assert run.code == 64 and "report 'other': unknown actor 'nobody'" in run.stderr, run.stderr
@@ -1503,15 +1515,16 @@ def test_jobs_bad_input_found_after_the_workers_started_leaves_nothing(out, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["2", "4"])
 @pytest.mark.parametrize(
     ("signum", "code", "word", "to_group"),
     [*((signum, code, word, False) for signum, code, word in SIGNALS), (signal.SIGINT, 130, "interrupted", True)],
     ids=["SIGINT", "SIGTERM", "Ctrl-C, to every process"],
 )
-def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum, code, word, to_group):
-    # The workers must stop at once, not after their share.
+def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum, code, word, to_group, jobs):
+    # Every notebook running must stop at once, not after its share.
     before = published(out)
-    started, mark = start_jobs_running_notebooks(driver, out, tmp_path)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path, jobs)
     process = started[0]
     if to_group:
         os.killpg(process.pid, signum)
@@ -1523,14 +1536,16 @@ def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum,
 
 
 @pytest.mark.slow
-def test_jobs_a_failing_notebook_stops_the_batch(driver, out, tmp_path):
-    # crisis fails at once in one worker; the other's reports are still running and must be stopped,
-    # not finished: the batch fails as a sequence would, and only the failed notebook is kept.
+@pytest.mark.parametrize("jobs", ["2", "4"])
+def test_jobs_a_failing_notebook_stops_the_batch(driver, out, tmp_path, jobs):
+    # crisis fails at once; the other reports are still running (beside it, or in the other worker)
+    # and must be stopped, not finished: the batch fails as a sequence would, and only the failed
+    # notebook is kept.
     before = published(out)
     notebook = tiny_notebook(
         tmp_path / "notebook", "import time\nif 'crisis' in title.lower():\n    raise ValueError('bad data')\ntime.sleep(60)"
     )
-    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", "2")
+    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", jobs)
     started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
     run = finish(started, timeout=60)
     assert run.code == 70, run.stderr
@@ -1545,10 +1560,8 @@ def test_jobs_a_worker_killed_stops_the_batch(driver, out, tmp_path):
     # A worker killed (as the out-of-memory killer would) cannot clean up: the render stops the other
     # one, removes what the dead one staged, and says what happened.
     before = published(out)
-    started, mark = start_jobs_running_notebooks(driver, out, tmp_path)
-    workers = [child for child in psutil.Process(started[0].pid).children() if "spawn_main" in " ".join(child.cmdline())]
-    assert len(workers) == 2
-    workers[0].kill()
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path, "4")
+    worker_processes_of(started[0])[0].kill()
     run = finish(started, timeout=60)
     assert run.code == 70, run.stderr
     assert run.stderr.strip() == "a --jobs worker process ended unexpectedly (killed, or out of memory?)", run.stderr
@@ -1556,10 +1569,12 @@ def test_jobs_a_worker_killed_stops_the_batch(driver, out, tmp_path):
 
 
 @pytest.mark.slow
-def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path):
-    # SIGKILL cannot be handled by the render: its workers learn of its end from Linux, stop, clean up, exit.
+@pytest.mark.parametrize("jobs", ["2", "4"])
+def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path, jobs):
+    # SIGKILL cannot be handled by the render: its factory and kernels, or its workers, learn of its end
+    # from Linux, stop, clean up, exit.
     before = published(out)
-    started, mark = start_jobs_running_notebooks(driver, out, tmp_path)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path, jobs)
     started[0].kill()
     assert finish(started, timeout=60).code == -signal.SIGKILL
     assert_nothing_left_of(mark, grace=10)
@@ -1567,9 +1582,12 @@ def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path):
     assert {name: data for name, data in published(out).items() if name != lock} == {
         name: data for name, data in before.items() if name != lock
     }
-    assert leftovers(out) == []
+    if jobs == "4":
+        assert leftovers(out) == []  # the workers cleaned up
+    else:  # the render itself was running the notebooks: its staging folders are left for the next render
+        assert all(name.startswith(".staging-") for name in leftovers(out)), leftovers(out)
     with output_lock(out):
-        pass
+        assert leftovers(out) == []
 
 
 @pytest.mark.slow
@@ -1578,7 +1596,7 @@ def test_jobs_interrupted_while_starting(out, tmp_path, delay):
     # Somewhere in the start: the parent's checks, a worker's or a factory's own start-up. Nowhere may
     # a traceback be printed or a process be left.
     before = published(out)
-    argv = analysis_argv("render", "--out", str(out), "--force", "--jobs", "2", "--format", "html")
+    argv = analysis_argv("render", "--out", str(out), "--force", "--jobs", "4", "--format", "html")
     started, mark = start_jobs(argv, tmp_path)
     time.sleep(delay)
     os.killpg(started[0].pid, signal.SIGINT)

@@ -279,7 +279,7 @@ def test_a_render_without_a_factory_launches_its_kernels(tmp_path, monkeypatch, 
     assert kernel_factory.start_factory("python3") is None
     assert "cannot start the kernel factory" in caplog.text
     monkeypatch.undo()
-    monkeypatch.setattr(kernel_factory, "start_factory", lambda kernel_name: None)
+    monkeypatch.setattr(kernel_factory, "start_factory", lambda kernel_name, environment=None: None)
     out = tmp_path / "out"
     out.mkdir()
     results = render_module.render(names=["crisis"], out_dir=out, formats=("html",))

@@ -146,17 +146,23 @@ def test_a_container_limited_to_one_cpu_forks_no_child(monkeypatch):
 
 
 def test_jobs_workers_tell_their_kernels_how_many_reports_render_at_once():
+    # Through the factory's environment, which its kernels share; the worker's own is left as it was.
     script = """
 import os
 from analysis import parallel
 from analysis.workers import Worker
-Worker.start(os.getppid(), 2)
+Worker.start(os.getppid(), 3)
 with open(f"/proc/{Worker.factory.process.pid}/environ", "rb") as environ:
-    print(parallel.reports_at_once(), environ.read().split(b"\\0").count(b"ANALYSIS_REPORTS_AT_ONCE=2"))
+    print(parallel.reports_at_once(), environ.read().split(b"\\0").count(b"ANALYSIS_REPORTS_AT_ONCE=3"))
 Worker.factory.close()
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert (done.stdout, done.returncode) == ("2 1\n", 0), done.stderr
+    assert (done.stdout, done.returncode) == ("1 1\n", 0), done.stderr
+
+
+def test_a_render_of_one_report_at_a_time_adds_nothing_to_its_kernels_environment():
+    assert parallel.kernel_environment(1) == {}
+    assert parallel.kernel_environment(2) == {"ANALYSIS_REPORTS_AT_ONCE": "2"}
 
 
 def failing_on_three(item: int) -> int:

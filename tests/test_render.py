@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 
 import nbformat
 import pytest
@@ -16,6 +17,7 @@ from bs4 import BeautifulSoup
 from conftest import REPO, planted_sitecustomize
 
 from analysis import ParameterError, RenderError, paths
+from analysis import render as render_module
 from analysis.render import output_lock, render
 
 pytestmark = pytest.mark.slow
@@ -223,6 +225,35 @@ def test_a_render_holding_the_lock_makes_the_second_refuse(good_report):
     assert published(out) == before
 
 
+def test_the_lock_s_new_holder_removes_what_a_killed_render_left(tmp_path):
+    # A render killed outright leaves its staging folders and index file; the next one to hold the lock
+    # removes them, but one refused by the lock must not touch those of the render that holds it.
+    (tmp_path / ".staging-crisis-4242").mkdir()
+    (tmp_path / ".staging-crisis-4242" / "crisis.html").write_text("half", encoding="utf-8")
+    (tmp_path / ".index-4242.html").write_text("half", encoding="utf-8")
+    kept = {"crisis.html": "published", ".write-test-77": "", "notes.txt": "mine"}
+    for name, text in kept.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "failed-crisis").mkdir()
+    expected = sorted([".render.lock", "failed-crisis", *kept])
+    holding = f"with output_lock(Path({str(tmp_path)!r})):\n    print('held', flush=True)\n    time.sleep(60)"
+    script = f"import time\nfrom pathlib import Path\nfrom analysis.outputs import output_lock\n{holding}"
+    holder = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert sorted(path.name for path in tmp_path.iterdir()) == expected
+        (tmp_path / ".staging-reforms-4343").mkdir()  # the holder's own, as it renders
+        with pytest.raises(RenderError, match="is being rendered by pid"), output_lock(tmp_path):
+            pass
+        assert (tmp_path / ".staging-reforms-4343").is_dir()
+    finally:
+        holder.kill()  # killed outright, as it renders
+        holder.wait()
+    with output_lock(tmp_path):
+        assert sorted(path.name for path in tmp_path.iterdir()) == expected
+    assert {name: (tmp_path / name).read_text(encoding="utf-8") for name in kept} == kept
+
+
 def test_bad_parameters_are_refused_before_any_kernel(tmp_path):
     with pytest.raises(ParameterError, match="unknown actor 'nobody'"):
         render(names=["crisis"], overrides={"actors": ["nobody"]}, out_dir=tmp_path)
@@ -370,14 +401,14 @@ sys.meta_path.insert(0, _Logger())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, jobs):
+@pytest.mark.parametrize(("jobs", "processes"), [("1", 1), ("2", 1), ("4", 2)])
+def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, jobs, processes):
     # The main thread takes Ctrl-C; one landing in an import while the warm-up thread imports too
     # could leave a module lock held. So it imports first, then makes the data files meanwhile. The
     # warm-up is made to last, so that this work certainly falls within it.
     log = tmp_path / "imports.log"
     env = {**os.environ, "PYTHONPATH": planted_sitecustomize(tmp_path / "site", IMPORT_LOGGER.format(log=str(log)))}
-    argv = ["render", "--out", str(tmp_path), "--force", "--jobs", jobs, "--report", "crisis", "reforms"]
+    argv = ["render", "--out", str(tmp_path), "--force", "--jobs", jobs, "--report", "crisis", "reforms", "full"]
     done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     warming: dict[str, bool] = {}
@@ -393,19 +424,50 @@ def test_the_main_thread_imports_nothing_while_the_exporters_warm_up(tmp_path, j
             imported_meanwhile[pid] += name
         elif event == "starting" and name[0].startswith("execute") and warming.get(pid):
             notebook_started_meanwhile[pid] = True
-    assert len(imported_meanwhile) == (1 if jobs == "1" else 2), "the warm-up ran in an unexpected number of processes"
+    assert len(imported_meanwhile) == processes, "the warm-up ran in an unexpected number of processes"
     assert notebook_started_meanwhile == {pid: True for pid in imported_meanwhile}, "the warm-up ended too soon to tell"
     assert imported_meanwhile == {pid: [] for pid in imported_meanwhile}
 
 
 @pytest.mark.slow
-def test_jobs_2_renders_the_same_files_as_one_after_another(tmp_path):
-    # Worker processes render each variant as the sequence does: the same bytes, every file.
+def test_jobs_2_runs_two_notebooks_at_once_with_one_kernel_each(tmp_path, monkeypatch):
+    # Kernels are started ahead as notebooks start, never more than the reports still to run.
+    lock, running, most, launched = threading.Lock(), [0], [0], []
+    launch, execute = render_module.launch_kernel, render_module._execute_variant
+
+    def counted_launch(*args, **kwargs):
+        kernel = launch(*args, **kwargs)
+        launched.append(kernel if isinstance(kernel, Exception) else kernel.is_forked)
+        return kernel
+
+    def counted_execute(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return execute(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(render_module, "launch_kernel", counted_launch)
+    monkeypatch.setattr(render_module, "_execute_variant", counted_execute)
+    results = render(out_dir=tmp_path, formats=("html",), jobs=2)
+    assert [result.name for result in results] == ["full", "crisis", "reforms"]  # in order, though exported as done
+    assert most[0] == 2
+    assert launched == [True, True, True]  # forked by the factory: each kernel's environment is the factory's
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["2", "4"])
+def test_jobs_renders_the_same_files_as_one_after_another(tmp_path, jobs):
+    # Notebooks running at once, in this process or in worker processes, render each variant as the
+    # sequence does: the same bytes, every file.
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     two.mkdir()
     render(out_dir=one)
-    argv = [sys.executable, "-m", "analysis", "render", "--out", str(two), "--jobs", "2"]
+    argv = [sys.executable, "-m", "analysis", "render", "--out", str(two), "--jobs", jobs]
     subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
     names = sorted(path.name for path in one.iterdir() if path.is_file() and not path.name.endswith(".manifest.json"))
     assert names == sorted(path.name for path in two.iterdir() if path.is_file() and not path.name.endswith(".manifest.json"))
@@ -442,22 +504,22 @@ atexit.register(lambda: _log({"collects_at_exit": gc.isenabled()}))
 """
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_the_render_s_processes_collect_no_cycles_while_they_import(tmp_path, jobs):
+@pytest.mark.parametrize(("jobs", "workers"), [("1", 0), ("2", 0), ("4", 2)])
+def test_the_render_s_processes_collect_no_cycles_while_they_import(tmp_path, jobs, workers):
     # Walking what the imports made again and again, while all of it stays in use, was a quarter of
     # their time: the command line, its workers and the kernel factory freeze it first, then collect.
     log = tmp_path / "collections.jsonl"
     env = {**os.environ, "PYTHONPATH": planted_sitecustomize(tmp_path / "site", COLLECTIONS_LOGGED), "COLLECTIONS_LOG": str(log)}
     out = tmp_path / "out"
     out.mkdir()
-    argv = ["render", "--force", "--out", str(out), "--jobs", jobs, "--report", "crisis", "reforms"]
+    argv = ["render", "--force", "--out", str(out), "--jobs", jobs, "--report", "crisis", "reforms", "full"]
     done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     ours = [entry for entry in entries if entry["argv"][1:] == ["render"] or entry["argv"][0].endswith("kernel_factory.py")]
     assert [entry for entry in ours if entry.get("full_collection_frozen_first") is False] == []
     renders = [entry for entry in ours if entry["argv"][1:] == ["render"] and "collects_at_exit" in entry]
-    assert len(renders) == (1 if jobs == "1" else 3)  # the command line, and its workers
+    assert len(renders) == 1 + workers  # the command line, and its workers
     assert all(entry["collects_at_exit"] for entry in renders), renders
 
 
@@ -470,10 +532,10 @@ def test_the_command_line_never_imports_the_iri_grammar(tmp_path):
     subprocess.run([sys.executable, "-c", "import nbformat"], env=env, check=True)
     assert marker.exists(), "jsonschema no longer imports rfc3987_syntax: this test proves nothing"
     marker.unlink()
-    for jobs in ("1", "2"):
+    for jobs in ("1", "4"):
         out = tmp_path / f"jobs-{jobs}"
         out.mkdir()
-        argv = ["render", "--out", str(out), "--format", "html", "--jobs", jobs, "--report", "crisis", "reforms"]
+        argv = ["render", "--out", str(out), "--format", "html", "--jobs", jobs, "--report", "crisis", "reforms", "full"]
         done = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert (out / "crisis.html").exists() and not marker.exists(), f"imported with --jobs {jobs}"
