@@ -400,7 +400,7 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         The Chart; with nobody involved, one that says so.
     """
     events = timeline.events
-    links = timeline.event_actors[timeline.event_actors["event_id"].isin(events["event_id"])]
+    links = timeline.event_actors[metrics.isin_text(timeline.event_actors["event_id"], events["event_id"])]
     note = sources_note(timeline)
     if links.empty:
         return empty_chart("Actors and events", "No actors involved in this selection", note)

@@ -212,19 +212,10 @@ def timelinejs(timeline, title: str) -> dict:
     starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
     is_range = (ordered["end"] != ordered["start"]).to_numpy()
     events = []
-    for row, event in enumerate(
-        zip(
-            ordered["event_id"],
-            ordered["title"],
-            ordered["summary"],
-            ordered["quote"],
-            ordered["location"],
-            ordered["location_quote"],
-            ordered["category"].astype(str),
-            date_phrases(ordered),
-            strict=True,
-        )
-    ):
+    # Columns as lists: iterating an Arrow-backed column makes a Python object one call at a time.
+    columns = ["event_id", "title", "summary", "quote", "location", "location_quote"]
+    texts = [ordered[column].tolist() for column in columns] + [ordered["category"].astype(str).tolist()]
+    for row, event in enumerate(zip(*texts, date_phrases(ordered), strict=True)):
         event_id, headline, summary, quote, location, location_quote, category, phrase = event
         body = f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>"
         if location_quote:

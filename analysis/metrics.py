@@ -54,7 +54,7 @@ def filter_timeline(
     actors = list(actors)
     if actors:
         involved = timeline.event_actors.loc[timeline.event_actors["actor_id"].isin(actors), "event_id"]
-        keep &= _isin(events["event_id"], involved)
+        keep &= isin_text(events["event_id"], involved)
     categories = list(categories)
     if categories:
         keep &= events["category"].isin(categories)
@@ -64,7 +64,7 @@ def filter_timeline(
     def about_kept(frame: pd.DataFrame) -> pd.DataFrame:
         if keep.all():  # the common "whole article" case: nothing to cut
             return frame
-        return frame[_isin(frame["event_id"], ids)].reset_index(drop=True)
+        return frame[isin_text(frame["event_id"], ids)].reset_index(drop=True)
 
     return replace(
         timeline,
@@ -75,8 +75,9 @@ def filter_timeline(
     )
 
 
-def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
-    """``values.isin(allowed)`` through Arrow's hash lookup: pandas loops in Python over Arrow text."""
+def isin_text(values: pd.Series, allowed) -> np.ndarray:
+    """``values.isin(allowed)`` for text (``allowed`` any sequence of it), through Arrow's hash lookup:
+    pandas loops in Python over Arrow text (0.2 s for 200,000 event-actors)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -119,7 +120,8 @@ def summarize_phases(events: pd.DataFrame) -> pd.DataFrame:
     columns = ["phase", "label", "start", "end", "events", "event_ids", "gap_days"]
     if events.empty:
         return pd.DataFrame(columns=columns)
-    ordered = events_in_order(events).assign(phase=lambda frame: assign_phases(frame))
+    # Only the columns used: each phase's rows are taken from every column (a big timeline's cost).
+    ordered = events_in_order(events[["event_id", "category", "start", "end"]]).assign(phase=lambda frame: assign_phases(frame))
     rows = []
     for phase, (label, _) in PHASES.items():
         members = ordered[ordered["phase"] == phase]
@@ -147,7 +149,7 @@ def actor_roles(timeline: Timeline) -> pd.DataFrame:
     actors involved in at least one of the timeline's events appear.
     """
     order = list(events_in_order(timeline.events)["event_id"])
-    links = timeline.event_actors[timeline.event_actors["event_id"].isin(order)]
+    links = timeline.event_actors[isin_text(timeline.event_actors["event_id"], order)]
     if links.empty:
         return pd.DataFrame(index=pd.Index([], name="actor"), columns=order, dtype=str)
     names = timeline.actor_names()
