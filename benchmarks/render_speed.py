@@ -335,6 +335,8 @@ def save_chart(medians: dict[str, float], path: Path) -> None:
     for label, value in zip(labels, values, strict=True):
         limit = limit_of(label, medians)
         ratio = f" ({value / limit:.2f}× its limit)" if limit and "in-process limit" not in label else ""
+        if label.startswith("scale"):
+            ratio = f" ({value / medians[OURS]:.2f}× the article's full report)"
         texts.append(f"{value:.2f} s{ratio}")
     axes.bar_label(bars, labels=texts, padding=3, fontsize=9)
     axes.set_xlim(0, max(values) * 1.4)
