@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from . import paths
 from .errors import EXIT_CANT_CREATE, EXIT_IO, EXIT_TEMPFAIL, RenderError
 from .exports import index_html
+from .schema import SLUG_PATTERN
 
 VERSIONED_PACKAGES = (
     "pandas",
@@ -111,15 +113,23 @@ def check_out_dir(out_dir: Path) -> None:
         raise RenderError(f"cannot create output in {label}/: {error.strerror}", EXIT_CANT_CREATE) from None
 
 
+# What a render writes before it publishes: a staging folder per variant, the index's next version.
+STAGING_FOLDER = re.compile(rf"\.staging-{SLUG_PATTERN}-[0-9]+")
+INDEX_IN_PROGRESS = re.compile(r"\.index-[0-9]+\.html")
+
+
 def remove_what_killed_renders_left(out_dir: Path) -> None:
     """Staging folders and index files of renders killed before they could clean up (SIGKILL, power loss).
 
-    Called with the output lock held: no other render is writing in ``out_dir``, so all of them are stale.
+    Called with the output lock held: no other render is writing in ``out_dir``, so all of them are
+    stale. Only names a render gives them are touched; what cannot be removed is left.
     """
-    for staging in out_dir.glob(".staging-*"):
-        shutil.rmtree(staging, ignore_errors=True)
-    for index in out_dir.glob(".index-*.html"):
-        index.unlink(missing_ok=True)
+    for path in out_dir.iterdir():
+        if STAGING_FOLDER.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif INDEX_IN_PROGRESS.fullmatch(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 @contextlib.contextmanager
@@ -142,8 +152,8 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        remove_what_killed_renders_left(out_dir)
         try:
+            remove_what_killed_renders_left(out_dir)
             yield
         finally:  # only the holder clears its pid: a render refused meanwhile must leave it for the next
             with contextlib.suppress(OSError):

@@ -111,10 +111,10 @@ def _execute(
     kernel,
     on_start=None,
     cancelled=None,
-    environment=None,
+    relaunch=None,
 ):
     """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once, unforked
-    (with ``environment``, as the first).
+    (started by ``relaunch()`` if given).
 
     Not retried once ``cancelled`` is set: the render was interrupted and killed the kernel itself.
     """
@@ -125,7 +125,7 @@ def _execute(
     for attempt in (1, 2):
         try:
             if attempt == 2:
-                kernel = launch_kernel(notebook.parent, environment=environment)
+                kernel = relaunch() if relaunch is not None else launch_kernel(notebook.parent)
             if isinstance(kernel, Exception):
                 raise kernel
             if on_start is not None:
@@ -239,7 +239,9 @@ def _staging(job: _Job, settings: _Settings) -> Path:
     return settings.out_dir / f".staging-{job.name}-{os.getpid()}"
 
 
-def _execute_variant(job: _Job, settings: _Settings, kernel, on_start=None, cancelled: threading.Event | None = None):
+def _execute_variant(
+    job: _Job, settings: _Settings, kernel, on_start=None, cancelled: threading.Event | None = None, relaunch=None
+):
     """Stage one: execute the notebook into the variant's staging folder; keep it under failed-* if it fails."""
     job.started = time.perf_counter()
     staging = _staging(job, settings)
@@ -256,7 +258,7 @@ def _execute_variant(job: _Job, settings: _Settings, kernel, on_start=None, canc
             kernel,
             on_start,
             cancelled,
-            settings.kernel_environment,
+            relaunch,
         )
     except RenderError as error:
         where = f"report {job.name!r}: notebook {paths.display(settings.notebook)}: {error}"
@@ -420,12 +422,12 @@ def _render_sequence(
     """Render jobs in this process, ``at_once`` notebooks executing at a time, overlapping what does not depend on each other.
 
     Each job gets a fresh kernel, forked by ``factory`` (or launched, without one); as a notebook
-    starts, the kernel for a job still waiting is started. Notebooks execute in worker threads (the
-    kernels do the work); the main thread meanwhile exports the finished jobs' HTML and PDF, in the
-    order they finish, and makes each running job's data files (from ``timelines``, those validated
-    before any kernel, by data folder). So it is also the thread that takes Ctrl-C and SIGTERM, or
-    sees ``stopped()`` while it waits: then every kernel is killed, the threads running notebooks
-    finish at once, and nothing more is published.
+    starts, the kernel for a job still waiting is started. Notebooks execute in threads of their own
+    (the kernels do the work); the main thread meanwhile exports the finished jobs' HTML and PDF, in
+    the order they finish, then makes the data files of the jobs started meanwhile (from
+    ``timelines``, those validated before any kernel, by data folder). So it is also the thread that
+    takes Ctrl-C and SIGTERM, or sees ``stopped()`` while it waits: then every kernel is killed, the
+    threads running notebooks finish at once, and nothing more is published.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -454,11 +456,17 @@ def _render_sequence(
     def execute(job: _Job):
         if cancelled.is_set():  # stopped while it waited for its thread
             raise KeyboardInterrupt
-        kernel = kernels.take()
+        used = [kernels.take()]
+
+        def relaunch():  # a retry's kernel, killed with the others if the render stops
+            used.append(kernels.launch(forked=False))
+            return used[-1]
+
         try:
-            return _execute_variant(job, settings, kernel, kernels.start_one_ahead, cancelled)
+            return _execute_variant(job, settings, used[0], kernels.start_one_ahead, cancelled, relaunch)
         finally:
-            kernels.finished_with(kernel)
+            for kernel in used:
+                kernels.finished_with(kernel)
 
     def wait_for(done: Callable[[], bool], wait_a_while: Callable[[], object]) -> None:
         while not done():
@@ -478,17 +486,20 @@ def _render_sequence(
         started: list = []  # all work given to the executor, in its order
         running: dict = {}  # future -> its job, in the order they were started
 
-        def start_more() -> None:
+        def start_more() -> list[_Job]:
+            new = []
             while waiting and len(running) < at_once:
                 number, job = waiting.pop(0)
                 report(f"[{number}/{total}] {job.name}: executing")
                 future = executor.submit(execute, job)
                 started.append(future)
                 running[future] = job
-                _prepare_data(job, timelines)
+                new.append(job)
+            return new
 
         try:
-            start_more()
+            for job in start_more():
+                _prepare_data(job, timelines)
             while running:
                 wait_for(
                     lambda: any(future.done() for future in running),
@@ -496,9 +507,11 @@ def _render_sequence(
                 )
                 finished = [(running.pop(future), future) for future in list(running) if future.done()]
                 executed = [(job, future.result()) for job, future in finished]  # the first failure stops the batch
-                start_more()
+                new = start_more()  # the kernels go on while this thread exports what they finished
                 for job, notebook in executed:
                     export(job, notebook)
+                for job in new:
+                    _prepare_data(job, timelines)
         except BaseException:
             # The run in progress sees its kernel die: papermill's "Kernel died" line (or nbclient's,
             # through papermill's logger, as its client starts) would only contradict the one message
@@ -542,8 +555,9 @@ class _KernelSupply:
         self._lock = threading.Condition()
         self.stopped = False
 
-    def _launch(self):
-        kernel = launch_kernel(paths.NOTEBOOKS_DIR, self._factory, self._environment)
+    def launch(self, forked: bool = True):
+        """A kernel started now (forked by the factory, if there is one and ``forked``), or the error its start raised."""
+        kernel = launch_kernel(paths.NOTEBOOKS_DIR, self._factory if forked else None, self._environment)
         if not isinstance(kernel, Exception):
             with self._lock:
                 self._live.append(kernel)
@@ -559,7 +573,9 @@ class _KernelSupply:
             self._lock.wait_for(lambda: self._spares or not self._starting)  # one being started is this job's
             if self._spares:
                 return self._spares.pop(0)
-        return self._launch()
+            if self.stopped:
+                raise KeyboardInterrupt  # the render is stopping: no new kernel
+        return self.launch()
 
     def start_one_ahead(self) -> None:
         """Start a kernel for a later job, if one will need it; called as a notebook starts."""
@@ -567,11 +583,15 @@ class _KernelSupply:
             if self.stopped or self._untaken <= len(self._spares) + self._starting:
                 return
             self._starting += 1
-        kernel = self._launch()
-        with self._lock:
-            self._starting -= 1
-            self._spares.append(kernel)
-            self._lock.notify_all()
+        kernel = None
+        try:
+            kernel = self.launch()
+        finally:  # a job waiting for this kernel must not wait for ever
+            with self._lock:
+                self._starting -= 1
+                if kernel is not None:
+                    self._spares.append(kernel)
+                self._lock.notify_all()
 
     def finished_with(self, kernel) -> None:
         """Shut ``kernel`` down (its run normally has already), once its job has ended."""

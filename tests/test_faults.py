@@ -280,6 +280,19 @@ if "stall_fork" in config:
         return fork(self, *args, **kwargs)
 
     kernel_factory.KernelFactory.fork = slow_fork
+if "no_factory" in config:  # no kernel factory starts: every kernel is launched the usual way
+    from analysis import kernel_factory
+
+    kernel_factory.start_factory = lambda *args, **kwargs: None
+if "forks_fail" in config:  # every forked kernel fails to start: each job retries with a launched one
+    launch_kernel = render.launch_kernel
+
+    def failing_fork(cwd, factory=None, environment=None):
+        if factory is not None:
+            return RuntimeError("Kernel didn't respond in 60 seconds (injected)")
+        return launch_kernel(cwd, factory, environment)
+
+    render.launch_kernel = failing_fork
 if "stall_publish" in config:  # publishing the HTML takes 3 s
     replace = os.replace
 
@@ -1472,7 +1485,7 @@ def worker_processes_of(render: subprocess.Popen) -> list[psutil.Process]:
 
 
 def start_jobs_running_notebooks(
-    driver: Path, out: Path, tmp_path: Path, jobs: str
+    driver: Path, out: Path, tmp_path: Path, jobs: str, config: dict | None = None
 ) -> tuple[tuple[subprocess.Popen, Path, Path], str]:
     """A --jobs render of the three reports with notebooks that sleep, returned once two are in one at once."""
     markers = tmp_path / "running"
@@ -1483,7 +1496,8 @@ def start_jobs_running_notebooks(
         "at_once = os.environ.get('ANALYSIS_REPORTS_AT_ONCE')\n"
         f"pathlib.Path({str(markers)!r}, f'{{os.getpid()}}-{{at_once}}').touch()\ntime.sleep(60)",
     )
-    argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", jobs)
+    config = {"notebook": str(notebook), **(config or {})}
+    argv = driver_argv(driver, config, "render", "--out", str(out), "--force", "--jobs", jobs)
     started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
     deadline = time.monotonic() + 120
     while len(list(markers.iterdir())) < 2:
@@ -1532,6 +1546,34 @@ def test_jobs_interrupted_while_the_notebooks_run(driver, out, tmp_path, signum,
         process.send_signal(signum)
     run = finish(started, timeout=60)
     assert run.code == code and run.stderr.strip() == word, run.stderr  # one message: no traceback, no "Kernel died"
+    assert_batch_left_nothing(out, before, run, mark)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernels", ["no_factory", "forks_fail"], ids=["launched", "retried after a failed start"])
+def test_jobs_2_stops_kernels_the_factory_did_not_fork(driver, out, tmp_path, kernels):
+    # Killing the factory kills the kernels it forked; these the render must kill itself, at once.
+    before = published(out)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path, "2", {kernels: True})
+    started[0].send_signal(signal.SIGINT)
+    run = finish(started, timeout=20)  # the notebooks would sleep for a minute
+    assert run.code == 130 and run.stderr.strip().endswith("interrupted"), run.stderr
+    assert "Traceback" not in run.stderr
+    assert_batch_left_nothing(out, before, run, mark)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernels", ["no_factory", "forks_fail"], ids=["launched", "retried after a failed start"])
+def test_jobs_2_a_failing_notebook_stops_one_the_factory_did_not_fork(driver, out, tmp_path, kernels):
+    before = published(out)
+    notebook = tiny_notebook(
+        tmp_path / "notebook", "import time\nif 'crisis' in title.lower():\n    raise ValueError('bad data')\ntime.sleep(60)"
+    )
+    config = {"notebook": str(notebook), kernels: True}
+    argv = driver_argv(driver, config, "render", "--out", str(out), "--force", "--jobs", "2", "--format", "html")
+    started, mark = start_jobs(argv, tmp_path)
+    run = finish(started, timeout=45)  # the other notebook would sleep for a minute
+    assert run.code == 70 and "raised ValueError: bad data" in run.stderr, run.stderr
     assert_batch_left_nothing(out, before, run, mark)
 
 

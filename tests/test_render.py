@@ -231,11 +231,13 @@ def test_the_lock_s_new_holder_removes_what_a_killed_render_left(tmp_path):
     (tmp_path / ".staging-crisis-4242").mkdir()
     (tmp_path / ".staging-crisis-4242" / "crisis.html").write_text("half", encoding="utf-8")
     (tmp_path / ".index-4242.html").write_text("half", encoding="utf-8")
-    kept = {"crisis.html": "published", ".write-test-77": "", "notes.txt": "mine"}
+    kept = {"crisis.html": "published", ".write-test-77": "", "notes.txt": "mine", ".staging-notes.txt": "mine"}
     for name, text in kept.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    (tmp_path / "failed-crisis").mkdir()
-    expected = sorted([".render.lock", "failed-crisis", *kept])
+    kept_folders = ["failed-crisis", ".staging-notes", ".index-5.html"]  # not names a render gives them
+    for name in kept_folders:
+        (tmp_path / name).mkdir()
+    expected = sorted([".render.lock", *kept_folders, *kept])
     holding = f"with output_lock(Path({str(tmp_path)!r})):\n    print('held', flush=True)\n    time.sleep(60)"
     script = f"import time\nfrom pathlib import Path\nfrom analysis.outputs import output_lock\n{holding}"
     holder = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -456,6 +458,46 @@ def test_jobs_2_runs_two_notebooks_at_once_with_one_kernel_each(tmp_path, monkey
     assert [result.name for result in results] == ["full", "crisis", "reforms"]  # in order, though exported as done
     assert most[0] == 2
     assert launched == [True, True, True]  # forked by the factory: each kernel's environment is the factory's
+
+
+def test_a_kernel_start_ahead_that_raises_leaves_no_job_waiting_for_it(monkeypatch):
+    # jupyter_client can raise what launch_kernel does not catch (asyncio.CancelledError is no Exception).
+    import asyncio
+
+    launches = []
+
+    def launch(cwd, factory=None, environment=None):
+        launches.append(cwd)
+        if len(launches) == 1:
+            raise asyncio.CancelledError
+        return RuntimeError("no kernel in this test")
+
+    monkeypatch.setattr(render_module, "launch_kernel", launch)
+    supply = render_module._KernelSupply(2, None, {})
+    with pytest.raises(asyncio.CancelledError):
+        supply.start_one_ahead()
+    taken = []
+    job = threading.Thread(target=lambda: taken.append(supply.take()), daemon=True)
+    job.start()
+    job.join(timeout=5)
+    assert not job.is_alive(), "the job still waits for the kernel whose start failed"
+    assert [type(kernel) for kernel in taken] == [RuntimeError] and len(launches) == 2
+
+
+@pytest.mark.slow
+def test_a_report_is_published_before_the_next_one_s_data_is_made(tmp_path, monkeypatch):
+    # One after another, a report whose notebook ran is exported before anything of the next can fail.
+    prepare = render_module._prepare_data
+
+    def failing_for_reforms(job, timelines):
+        if job.name == "reforms":
+            raise RenderError("cannot make the data of reforms (injected)", 74)
+        prepare(job, timelines)
+
+    monkeypatch.setattr(render_module, "_prepare_data", failing_for_reforms)
+    with pytest.raises(RenderError, match="injected"):
+        render(names=["crisis", "reforms"], out_dir=tmp_path, formats=("html",))
+    assert (tmp_path / "crisis.html").is_file() and not (tmp_path / "reforms.html").exists()
 
 
 @pytest.mark.slow
