@@ -80,6 +80,11 @@ KERNEL_START_TIMEOUT = 60
 _KERNEL_START_FAILURES = ("Kernel didn't respond", "Kernel died before replying")
 
 
+def _processes_for(at_once: int) -> int:
+    """How many processes export ``at_once`` notebooks running together: the render alone, or workers."""
+    return math.ceil(at_once / REPORTS_PER_PROCESS)
+
+
 @dataclass
 class RenderResult:
     name: str
@@ -690,7 +695,7 @@ def render(
         # The kernel factory (here, or one in each --jobs worker) imports the kernels' libraries while
         # the checks run. No kernel starts until every check has passed.
         at_once = min(jobs, len(pending))
-        processes = math.ceil(at_once / REPORTS_PER_PROCESS)
+        processes = _processes_for(at_once)
         environment = kernel_environment(at_once)
         with (
             running_factory(KERNEL_NAME, wanted=processes == 1, environment=environment) as factory,
@@ -744,7 +749,7 @@ def _run_pending(pending, settings: _Settings, at_once: int, report, factory, po
 
     # One sequence per worker process, each running up to REPORTS_PER_PROCESS notebooks at once
     # (fewer in the last, for an odd number); the variants are dealt in turn, to each notebook's place.
-    processes = math.ceil(at_once / REPORTS_PER_PROCESS)
+    processes = _processes_for(at_once)
     places = [index % processes for index in range(at_once)]
     shares = [[job for number, job in enumerate(work) if places[number % at_once] == index] for index in range(processes)]
     try:
