@@ -133,9 +133,13 @@ def remove_what_killed_renders_left(out_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(out_dir: Path) -> Iterator[None]:
+def output_lock(out_dir: Path) -> Iterator[int]:
     """Hold the output folder's lock, having removed what killed renders left; a second render to
-    the same folder is refused, not interleaved."""
+    the same folder is refused, not interleaved.
+
+    Yields the lock file's descriptor: a process given a copy of it (``--jobs`` workers) holds the
+    lock with this one until it ends, even if this one is killed first.
+    """
     path = out_dir / LOCK_NAME
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
     try:
@@ -154,7 +158,7 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         handle.flush()
         try:
             remove_what_killed_renders_left(out_dir)
-            yield
+            yield handle.fileno()
         finally:  # only the holder clears its pid: a render refused meanwhile must leave it for the next
             with contextlib.suppress(OSError):
                 handle.truncate(0)

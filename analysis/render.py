@@ -676,7 +676,7 @@ def render(
     check_out_dir(out_dir)
     versions = package_versions()
     results: list[RenderResult] = []
-    with output_lock(out_dir):
+    with output_lock(out_dir) as lock:
         pending = []
         for variant, parameters in plans:
             source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
@@ -699,7 +699,7 @@ def render(
         environment = kernel_environment(at_once)
         with (
             running_factory(KERNEL_NAME, wanted=processes == 1, environment=environment) as factory,
-            worker_pool(processes, at_once) as pool,
+            worker_pool(processes, at_once, lock) as pool,
         ):
             timelines = _check_before_kernels(pending, out_dir, tuple(formats)) if pending else {}
             progress_shown = progress and at_once == 1  # two bars at once would only garble each other

@@ -29,12 +29,15 @@ SIGNALS = set(STOP_SIGNALS)
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int, reports_at_once: int) -> Iterator[ProcessPoolExecutor | None]:
+def worker_pool(workers: int, reports_at_once: int, output_lock: int) -> Iterator[ProcessPoolExecutor | None]:
     """``workers`` processes (none if fewer than two), each starting its kernel factory at once, for
     kernels of which ``reports_at_once`` run at a time in all.
 
-    However the block ends they are shut down with their factories; if it fails or is interrupted,
-    they are stopped first, and a worker still rendering cleans up as on Ctrl-C.
+    Each holds a copy of ``output_lock``, the output folder's lock file descriptor, until it ends:
+    a worker still exporting or publishing when the render is killed keeps the folder from the next
+    render until it has stopped and cleaned up. However the block ends they are shut down with their
+    factories; if it fails or is interrupted, they are stopped first, and a worker still rendering
+    cleans up as on Ctrl-C.
     """
     if workers < 2:
         yield None
@@ -44,7 +47,10 @@ def worker_pool(workers: int, reports_at_once: int) -> Iterator[ProcessPoolExecu
 
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=Worker.start, initargs=(os.getpid(), reports_at_once)
+        max_workers=workers,
+        mp_context=context,
+        initializer=Worker.start,
+        initargs=(os.getpid(), reports_at_once, _InheritedDescriptor(output_lock)),
     )
     try:
         # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
@@ -65,6 +71,28 @@ def worker_pool(workers: int, reports_at_once: int) -> Iterator[ProcessPoolExecu
     pool.shutdown(wait=True)
 
 
+class _InheritedDescriptor:
+    """A file descriptor that a process spawned by multiprocessing gets a copy of, as its own descriptor."""
+
+    def __init__(self, descriptor: int):
+        self.descriptor = descriptor
+
+    def __reduce__(self):
+        from multiprocessing.context import get_spawning_popen
+        from multiprocessing.reduction import DupFd
+
+        if get_spawning_popen() is None:  # only a new process's arguments may carry it
+            raise TypeError("a file descriptor is passed only to a process being spawned")
+        return (_received_descriptor, (DupFd(self.descriptor),))
+
+
+def _received_descriptor(duplicate) -> int:
+    """In the new process: the descriptor it was given, kept from any process it starts in turn."""
+    descriptor = duplicate.detach()
+    os.set_inheritable(descriptor, False)
+    return descriptor
+
+
 def worker_processes(pool: ProcessPoolExecutor) -> list:
     """The pool's worker processes (multiprocessing Process objects); none once it was shut down."""
     return list((pool._processes or {}).values())  # no public way to see them before Python 3.14
@@ -83,10 +111,12 @@ class Worker:
     stopped = False  # by SIGTERM or SIGINT; a plain flag, since a handler may run inside any lock's acquire
 
     @classmethod
-    def start(cls, parent: int, reports_at_once: int) -> None:
+    def start(cls, parent: int, reports_at_once: int, output_lock: int) -> None:
         """In a new worker: take SIGTERM and SIGINT (also sent if the render dies), start the kernel factory.
 
-        Its kernels are told that ``reports_at_once`` reports render at once, so that they keep to one CPU each.
+        Its kernels are told that ``reports_at_once`` reports render at once, so that they keep to one
+        CPU each. ``output_lock``, this worker's copy of the render's lock file descriptor, is never
+        closed: Linux closes it when the worker ends.
         """
         from multiprocessing.util import Finalize
 

@@ -1633,6 +1633,40 @@ def test_jobs_render_killed_leaves_nothing(driver, out, tmp_path, jobs):
 
 
 @pytest.mark.slow
+def test_jobs_a_killed_render_s_workers_hold_its_lock_until_they_end(driver, out, tmp_path):
+    # A worker can still be exporting, or publishing, when its render is killed: no other render may
+    # take the folder until it has stopped. Stopped here (SIGSTOP), the workers cannot yet act on the
+    # SIGTERM Linux sends them when the render dies.
+    before = published(out)
+    started, mark = start_jobs_running_notebooks(driver, out, tmp_path, "4")
+    workers = worker_processes_of(started[0])
+    for worker in workers:
+        worker.suspend()
+    try:
+        staged = leftovers(out)
+        assert staged and all(name.startswith(".staging-") for name in staged), staged
+        lock = str(out / ".render.lock")
+        assert all(lock in {file.path for file in worker.open_files()} for worker in workers)
+        assert not any(lock in {file.path for file in child.open_files()} for w in workers for child in w.children())
+        started[0].kill()
+        assert finish(started, timeout=60).code == -signal.SIGKILL
+        refusal = f"is being rendered by pid {started[0].pid}; try again"
+        with pytest.raises(RenderError, match=refusal) as refused, output_lock(out):
+            pass
+        assert refused.value.exit_code == 75
+        assert leftovers(out) == staged  # not removed under the workers
+    finally:
+        for worker in workers:
+            worker.resume()
+    assert_nothing_left_of(mark, grace=10)
+    with output_lock(out):
+        assert leftovers(out) == []
+    assert {name: data for name, data in published(out).items() if name != ".render.lock"} == {
+        name: data for name, data in before.items() if name != ".render.lock"
+    }
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.3, 0.6, 1.0], ids=lambda delay: f"Ctrl-C after {delay} s")
 def test_jobs_interrupted_while_starting(out, tmp_path, delay):
     # Somewhere in the start: the parent's checks, a worker's or a factory's own start-up. Nowhere may

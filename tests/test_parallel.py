@@ -151,7 +151,7 @@ def test_jobs_workers_tell_their_kernels_how_many_reports_render_at_once():
 import os
 from analysis import parallel
 from analysis.workers import Worker
-Worker.start(os.getppid(), 3)
+Worker.start(os.getppid(), 3, os.open(os.devnull, os.O_RDONLY))
 with open(f"/proc/{Worker.factory.process.pid}/environ", "rb") as environ:
     print(parallel.reports_at_once(), environ.read().split(b"\\0").count(b"ANALYSIS_REPORTS_AT_ONCE=3"))
 Worker.factory.close()
