@@ -283,7 +283,7 @@ def plot_human_cost(timeline: Timeline) -> Chart:
             (wrap(MEASURES[figure.measure].rstrip("."), label_w, BODY_PT, 1, "bold"), BODY_PT, "bold", INK),
             (wrap(f"“{one_line(figure.qualifier)}”", label_w, BODY_PT, 1), BODY_PT, "normal", INK),
             (wrap(_describe_bounds(figure), label_w, SMALL_PT, 1), SMALL_PT, "normal", MUTED),
-            (wrap(figure.event_title, label_w, SMALL_PT, 2), SMALL_PT, "normal", MUTED),
+            (wrap(f"In the time of: {figure.event_title}", label_w, SMALL_PT, 2), SMALL_PT, "normal", MUTED),
         ]
         depth_of_line = top + 0.06
         for lines, size, weight, colour in blocks:
@@ -550,7 +550,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
         f"{reported}. By area: {per_area}."
     )
     title = (
-        f"What changed after the investigation: {counted(len(tracker), 'measure')} in "
+        f"Reforms and operations the article reports: {counted(len(tracker), 'measure')} in "
         f"{counted(len(areas), 'area')}, {has_effect.sum()} with a reported effect or assessment"
     )
     if len(tracker) > MAX_TRACKER_MEASURES:

@@ -14,9 +14,9 @@ from .schema import DATE_BASES, REFORM_AREAS
 # The story's phases, and which event categories belong to each. A data decision of ours, derived
 # from the category each event carries; documented in the report's method note.
 PHASES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "crisis": ("Crisis: the Juba fighting", ("violence",)),
+    "crisis": ("Crisis: the July 2016 fighting", ("violence",)),
     "investigation": ("Investigation", ("investigation",)),
-    "implementation": ("Implementation of reforms", ("reform", "operation")),
+    "implementation": ("Reforms and operations", ("reform", "operation")),
     "assessment": ("Follow-up and assessment", ("assessment", "communication")),
 }
 PHASE_OF_CATEGORY = {category: phase for phase, (_, categories) in PHASES.items() for category in categories}

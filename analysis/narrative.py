@@ -146,11 +146,14 @@ def _fact(sentence_html: str, citation: str) -> str:
 
 
 def figure_sentence(row: pd.Series) -> str:
-    """'The article reports “Hundreds” killed (stored as at least 100; no upper bound given).'"""
+    """'The article reports “Hundreds” killed in the time of: Fighting … (recorded as at least 200, no upper bound given).'
+
+    In the time of the event, not by it: the figure's rule says what the article ties the number to.
+    """
     upper = "no upper bound given" if row["is_open_ended"] else "upper bound given"
     return (
-        f"The article reports “{text(row['qualifier'])}” {text(row['measure'])} "
-        f"({text(row['event_title'])}; recorded as {text(row['bounds'])}, {upper})."
+        f"The article reports “{text(row['qualifier'])}” {text(row['measure'])} in the time of: "
+        f"{text(row['event_title'])} (recorded as {text(row['bounds'])}, {upper})."
     )
 
 

@@ -22,6 +22,7 @@ from .schema import CATEGORIES, label
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
 TABLE_NAMES = ("events", "human_cost", "reforms", "remaining")
 MAX_TABLE_ROWS = 50
+DEFAULT_TITLE = "Protection of civilians in South Sudan: from the July 2016 fighting to the reforms reported in April 2017"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Report:
         unknown_categories = sorted(set(categories) - set(CATEGORIES))
         if unknown_categories:
             raise ParameterError(f"unknown categor(ies) {', '.join(unknown_categories)}; known: {', '.join(CATEGORIES)}")
-        self.title = title or "Protection of civilians in South Sudan: the UNMISS reforms after July 2016"
+        self.title = title or DEFAULT_TITLE
         self.parameters = {
             "start": start_day,
             "end": end_day,
@@ -193,8 +194,9 @@ class Report:
             "wording where it implies one (“over the last five months”, a round figure, gives "
             "approximate bounds), with the inference explained; and where it gives none, the period "
             "of the work the event is reported with, marked as assumed, with a note saying why. Vague "
-            "numbers keep their uncertainty: “Hundreds” is recorded as at least 100 (the figure "
-            "ACLED's codebook uses for it) with no upper bound, “more than 200” as at least 201. "
+            "numbers keep their uncertainty: “Hundreds” is recorded as at least 200 (the least the "
+            "plural allows) with no upper bound, “more than 200” as at least 201; a number is shown with "
+            "the event in whose time the article gives it, not as caused by it. "
             "Statements the article makes in its own voice are attributed to the article, and so are "
             "words it quotes without saying whose they are. Square brackets mark where our words "
             "correct the article's (“revise[d]”). Nothing "

@@ -71,7 +71,10 @@ class Table:
 CATEGORIES = {
     "violence": "Armed fighting and the harm done to people.",
     "investigation": "An inquiry into what happened and how the UN responded.",
-    "reform": "A change made in response to the investigation's recommendations.",
+    "reform": (
+        "A change in how the mission or the UN works, as the article reports it (it does not tie each "
+        "change to a recommendation of the investigation)."
+    ),
     "operation": "Something peacekeepers do on the ground, as a routine.",
     "assessment": "A review of progress, or a judgement on what has been achieved.",
     "communication": "A letter, statement or report from one actor to another.",
@@ -272,7 +275,7 @@ FIGURES = Table(
     description="Reported quantities, with their uncertainty stored as the article gives it (as UCDP GED).",
     fields=(
         _id("figure_id", "Stable slug naming the figure."),
-        _ref("event_id", "The event the figure belongs to."),
+        _ref("event_id", "The event in whose time the article reports the figure; rule says if it names a cause."),
         Field("measure", "string", "What was counted.", required=True, enum=MEASURES),
         Field("low", "integer", "Lowest number the words allow; empty where they give no basis.", minimum=0),
         Field("best", "integer", "Best estimate; empty unless the article gives one.", minimum=0),

@@ -231,7 +231,7 @@ def test_human_cost_draws_open_ended_figures_as_arrows_to_the_edge(real):
     assert len(arrows) == 2
     assert with_gid(chart, "figure-range") == [] and with_gid(chart, "figure-best") == []
     ax = chart.figure.axes[0]
-    assert sorted(arrow.xyann[0] for arrow in arrows) == [100, 201]  # each starts at its lower bound
+    assert sorted(arrow.xyann[0] for arrow in arrows) == [200, 201]  # each starts at its lower bound
     for arrow in arrows:
         assert arrow.xy[0] == ax.get_xlim()[1]  # and runs off to the edge: no upper end drawn
         assert arrow.arrow_patch.get_arrowstyle().__class__.__name__ == "CurveFilledB"  # a head at the open end
@@ -242,8 +242,10 @@ def test_human_cost_writes_the_articles_words_and_bounds(real):
     chart = charts.plot_human_cost(real)
     drawn = all_text(chart)
     assert "“Hundreds”" in drawn and "“more than 200”" in drawn
-    assert "at least 100, no upper bound given" in drawn and "at least 201, no upper bound given" in drawn
-    assert "“Hundreds” (at least 100, no upper bound given)" in chart.alt_text
+    assert "at least 200, no upper bound given" in drawn and "at least 201, no upper bound given" in drawn
+    assert "“Hundreds” (at least 200, no upper bound given)" in chart.alt_text
+    # In the time of the fighting: the article does not say the fighting killed them.
+    assert "In the time of: Fighting between the SPLA and the SPLM/A-IO" in drawn
     assert "“more than 200” (at least 201, no upper bound given)" in chart.alt_text
 
 
@@ -293,9 +295,9 @@ def test_actor_matrix_marks_each_role_with_its_own_shape(real):
     markers = {lines[0].get_marker() for lines in drawn.values() if lines}
     assert len(markers) == len([lines for lines in drawn.values() if lines])
     # The article names nobody for the weapons-free zone: 12 events have rows, and the 13th is said apart.
-    assert chart.title.endswith("11 actors, 12 of the 13 events")
+    assert chart.title.endswith("10 actors, 12 of the 13 events")
     assert "most involved: UNMISS, 7 events" in chart.alt_text
-    assert chart.alt_text.startswith("11 actors take part in 12 of the 13 events;")
+    assert chart.alt_text.startswith("10 actors take part in 12 of the 13 events;")
     assert chart.alt_text.endswith("The article names no actor for 1 event.")
     assert "The article names no actor for 1 event." in all_text(chart)  # under the title
 
@@ -328,7 +330,7 @@ def test_actor_matrix_labels_are_whole_and_do_not_overlap(real):
     assert set(real.events["title"]) <= upright  # every event title across, whole
     rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
     assert [t.get_text().replace("\n", " ") for t in rotated][:3] == ["UNMISS", "António Guterres", "Nikki Haley"]
-    assert len(rotated) == 11 and not any(t.get_text().endswith("…") for t in rotated)
+    assert len(rotated) == 10 and not any(t.get_text().endswith("…") for t in rotated)
     steps = np.diff([t.get_position()[0] for t in rotated])
     lines = max(t.get_text().count("\n") + 1 for t in rotated)
     # At 45 degrees, neighbours stand apart by the column step times sin 45: more than a label's lines.
@@ -352,7 +354,7 @@ def test_actor_matrix_marks_sit_on_their_event_s_row_and_their_actor_s_column(re
         for link in real.event_actors.itertuples()
     }
     assert marks == expected  # one role per cell here: each mark at its column's centre
-    fighting = row_of["Fighting in Juba between the SPLA and the SPLM/A-IO"]
+    fighting = row_of["Fighting between the SPLA and the SPLM/A-IO"]
     assert ("party", round(column_of["SPLA"], 2), round(fighting, 2)) in marks
 
 
@@ -406,7 +408,8 @@ def test_reform_tracker_marks_status_per_measure(real):
     for area in ("Protection of civilians · 4 measures", "Crisis response", "Staff safety", "Posture"):
         assert area in drawn
     assert "UNMISS, troop and police contributing countries" in drawn
-    assert "8 measures in 5 areas" in chart.title
+    # The article reports them, but does not tie each to the investigation: the title claims no cause.
+    assert chart.title.startswith("Reforms and operations the article reports: 8 measures in 5 areas")
     assert "an effect or assessment is reported for 6 and none is stated for 2" in chart.alt_text
 
 

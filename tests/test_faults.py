@@ -515,7 +515,7 @@ def test_case_05_header_missing_spaced_or_duplicate_column(data_copy, out, tmp_p
 
 def test_case_06_wrong_type_in_a_number_column_and_in_the_toml(data_copy, driver, out, tmp_path):
     line = data_copy.line_of("figures", "juba-killed,")
-    data_copy.replace("figures", "killed,100,,", "killed,heavy,,")
+    data_copy.replace("figures", "killed,200,,", "killed,heavy,,")
     refused_by_cli(
         data_copy.root,
         out,

@@ -174,12 +174,12 @@ def test_figure_sentence_open_ended():
             "qualifier": "Hundreds",
             "measure": "killed",
             "event_title": "Fighting in Juba",
-            "bounds": "at least 100",
+            "bounds": "at least 200",
             "is_open_ended": True,
         }
     )
     assert figure_sentence(row) == (
-        "The article reports “Hundreds” killed (Fighting in Juba; recorded as at least 100, no upper bound given)."
+        "The article reports “Hundreds” killed in the time of: Fighting in Juba (recorded as at least 200, no upper bound given)."
     )
 
 
@@ -194,17 +194,17 @@ def test_figure_sentence_with_an_upper_bound():
         }
     )
     assert figure_sentence(row) == (
-        "The article reports “between 100 and 300” raped (Clash; recorded as 100 to 300, upper bound given)."
+        "The article reports “between 100 and 300” raped in the time of: Clash (recorded as 100 to 300, upper bound given)."
     )
 
 
 def test_figure_sentence_of_the_real_figures():
     cost = metrics.human_cost(load_timeline())
     assert [figure_sentence(row) for _, row in cost.iterrows()] == [
-        "The article reports “Hundreds” killed (Fighting in Juba between the SPLA and the SPLM/A-IO; "
-        "recorded as at least 100, no upper bound given).",
-        "The article reports “more than 200” raped (Fighting in Juba between the SPLA and the SPLM/A-IO; "
-        "recorded as at least 201, no upper bound given).",
+        "The article reports “Hundreds” killed in the time of: Fighting between the SPLA and the SPLM/A-IO "
+        "(recorded as at least 200, no upper bound given).",
+        "The article reports “more than 200” raped in the time of: Fighting between the SPLA and the SPLM/A-IO "
+        "(recorded as at least 201, no upper bound given).",
     ]
 
 
@@ -284,9 +284,9 @@ def test_executive_summary_and_phase_sections_exact():
         "Dates: 1 dated as the article states, 1 inferred from the article's wording; those not stated are shown as "
         "spans from the earliest to the latest day they allow, and each has a note saying how it was "
         "inferred or why it is assumed.</p>",
-        f'<p class="fact"><em>Crisis: the Juba fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
+        f'<p class="fact"><em>Crisis: the July 2016 fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
-        '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
+        '<p class="fact">The article reports “Hundreds” killed in the time of: Fighting (recorded as at least 100, '
         f"no upper bound given).{cite(3, 1)}</p>",
         f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 1)}</p>',
     ]
@@ -296,7 +296,7 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
         f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
         f'<p class="fact">Place, inferred from another passage of the article: the city.{cite(5, 1)}</p>',
-        '<p class="fact">The article reports “Hundreds” killed (Fighting; recorded as at least 100, '
+        '<p class="fact">The article reports “Hundreds” killed in the time of: Fighting (recorded as at least 100, '
         f"no upper bound given).{cite(3, 2)}</p>",
     ]
     assert sections["assessment"].split("\n") == [
@@ -365,7 +365,7 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
         assert len(quotes) == 1, (sentence, quotes)
         assert item.blockquote.get_text() == quotes[0], sentence
     assert first_use == list(range(1, len(citations) + 1))  # numbered in order of first use
-    assert len(sources.find_all("li")) == len(citations) == 17
+    assert len(sources.find_all("li")) == len(citations) == 18  # the follow-up mission's two sentences are one quote
     # Each citation links back, and each back-link lands on a citation.
     anchors = {a["id"] for a in body.select("sup.cite > a")}
     backs = {a["href"].removeprefix("#") for a in sources.select("a.back")}
@@ -439,7 +439,9 @@ def document(report: Report) -> str:
 def test_report_of_the_whole_article():
     report = Report()
     header = BeautifulSoup(str(report.header()), "html.parser")
-    assert header.h1.get_text() == "Protection of civilians in South Sudan: the UNMISS reforms after July 2016"
+    assert header.h1.get_text() == (
+        "Protection of civilians in South Sudan: from the July 2016 fighting to the reforms reported in April 2017"
+    )
     assert header.find("p", class_="subtitle").get_text() == (
         "A source-cited timeline of the UN News article “Peacekeepers in South Sudan working to strengthen "
         "protection of civilians – UN chief” (19 April 2017)."
@@ -469,7 +471,7 @@ def test_report_of_the_whole_article():
         "phase-implementation",
         "phase-assessment",
     ]
-    assert len(page.select("ol.sources > li")) == 17
+    assert len(page.select("ol.sources > li")) == 18
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
     places = [row.find_all("td")[-1].get_text() for row in tables[0].tbody.find_all("tr")]
@@ -477,8 +479,8 @@ def test_report_of_the_whole_article():
     assert "within the POC sites" in places and sum("inferred" in place for place in places) == 1
     cost = [[cell.get_text() for cell in row.find_all("td")] for row in tables[1].tbody.find_all("tr")]
     assert [row[:4] for row in cost] == [
-        ["Fighting in Juba between the SPLA and the SPLM/A-IO", "killed", "Hundreds", "at least 100"],
-        ["Fighting in Juba between the SPLA and the SPLM/A-IO", "raped", "more than 200", "at least 201"],
+        ["Fighting between the SPLA and the SPLM/A-IO", "killed", "Hundreds", "at least 200"],
+        ["Fighting between the SPLA and the SPLM/A-IO", "raped", "more than 200", "at least 201"],
     ]
 
 
