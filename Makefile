@@ -34,5 +34,6 @@ lint: $(STAMP)  ## ruff lint and format check
 benchmark: $(STAMP)  ## run the benchmarks and print their tables
 	$(PY) benchmarks/run.py
 
-clean:  ## remove the virtual environment and generated reports
-	rm -rf $(VENV) reports/*.html reports/*.pdf
+clean:  ## remove the virtual environment and everything generated in reports/ (its README stays)
+	rm -rf $(VENV)
+	find reports -mindepth 1 ! -name README.md -exec rm -rf {} +

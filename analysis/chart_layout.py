@@ -164,11 +164,6 @@ def draw_text(target, x, y, lines, size=BODY_PT, color=INK, **kwargs):
     return target.text(x, y, string, fontsize=size, color=color, parse_math=False, **kwargs)
 
 
-def counted(number: int, noun: str) -> str:
-    """'1 event', '1,234 events'."""
-    return f"{number:,} {noun if number == 1 else noun + 's'}"
-
-
 def day_label(value, long: bool = False) -> str:
     """'8 Jul 2016', or with ``long`` '8 July 2016'."""
     return f"{value.day} {value:%B %Y}" if long else f"{value.day} {value:%b %Y}"

@@ -34,7 +34,6 @@ from .chart_layout import (
     Chart,
     Page,
     actor_labels,
-    counted,
     date_axis,
     day_label,
     draw_text,
@@ -49,6 +48,7 @@ from .chart_layout import (
     wrap,
 )
 from .load import Timeline
+from .narrative import counted
 from .schema import CATEGORIES, MEASURES, REFORM_AREAS, ROLES, label
 
 __all__ = ["Chart", "plot_actor_matrix", "plot_human_cost", "plot_reform_tracker", "plot_timeline", "to_png"]

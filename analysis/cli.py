@@ -57,13 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     render.add_argument(
-        "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: data/)"
+        "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: the project's data/)"
     )
-    render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: reports/)")
+    render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: the project's reports/)")
     render.add_argument(
-        "--variants", type=Path, default=None, metavar="FILE", help="the report variants file (default: reports.toml)"
+        "--variants",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the report variants file (default: the project's reports.toml)",
     )
-    render.add_argument("--report", nargs="+", default=[], metavar="NAME", help="variants to render (default: all)")
+    render.add_argument(
+        "--report", nargs="+", action="extend", default=[], metavar="NAME", help="variants to render (default: all)"
+    )
     render.add_argument("-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     render.add_argument("--format", default="html,pdf", help="comma-separated formats: html, pdf (default: both)")
     render.add_argument("--force", action="store_true", help="render even if nothing changed")
@@ -88,7 +94,7 @@ def _parameters_epilog() -> str:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: data/)"
+        "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: the project's data/)"
     )
     parser.add_argument(
         "--max-input-mb",
@@ -102,14 +108,22 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from .limits import DEFAULT_MAX_INPUT_MB
     from .load import load_timeline
+    from .narrative import counted
 
     limit = args.max_input_mb if args.max_input_mb is not None else DEFAULT_MAX_INPUT_MB
     if not 0 < limit < math.inf:  # also refuses nan, which every comparison fails
         raise ParameterError(f"--max-input-mb must be a positive number, got {args.max_input_mb}")
     timeline = load_timeline(args.data, max_input_mb=limit)
     counts = ", ".join(
-        f"{len(timeline.table(name))} {name.replace('_', '-')}"
-        for name in ("events", "actors", "event_actors", "figures", "claims", "sources")
+        counted(len(timeline.table(table)), noun)
+        for table, noun in (
+            ("events", "event"),
+            ("actors", "actor"),
+            ("event_actors", "event-actor"),
+            ("figures", "figure"),
+            ("claims", "claim"),
+            ("sources", "source"),
+        )
     )
     print(f"timeline valid: {counts}; every quote found verbatim in its source")
     return EXIT_OK

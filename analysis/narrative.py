@@ -26,6 +26,11 @@ MAX_SUMMARY_ITEMS = 5
 _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def counted(number: int, noun: str) -> str:
+    """'1 event', '1,234 events'."""
+    return f"{number:,} {noun if number == 1 else noun + 's'}"
+
+
 def text(value) -> str:
     """Data as safe HTML text."""
     escaped = html.escape(str(value), quote=True)
@@ -203,9 +208,9 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
     parts = []
     source_count = events["source_id"].nunique()
     parts.append(
-        f"<p>This report covers {len(events):,} event{'s' if len(events) != 1 else ''} between "
+        f"<p>This report covers {counted(len(events), 'event')} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
-        f"{source_count} source{'s' if source_count != 1 else ''}. "
+        f"{counted(source_count, 'source')}. "
         f"Dates: {metrics.dating_phrase(events)}; those not stated are shown as spans from the earliest to the "
         "latest day they allow, and each has a note saying how it was inferred or why it is assumed.</p>"
     )
@@ -244,8 +249,7 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
     sections: dict[str, str] = {}
     for phase in metrics.summarize_phases(events).itertuples():
         paragraphs = [
-            f'<p class="span">{format_day(phase.start)} – {format_day(phase.end)}; '
-            f"{phase.events:,} event{'s' if phase.events != 1 else ''}.</p>"
+            f'<p class="span">{format_day(phase.start)} – {format_day(phase.end)}; {counted(phase.events, "event")}.</p>'
         ]
         shown = list(phase.event_ids[:MAX_EVENTS_PER_PHASE])
         figures, claims = _by_event(cost, shown), _by_event(timeline.claims, shown)

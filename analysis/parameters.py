@@ -192,12 +192,12 @@ def load_variants(path: Path | None = None) -> list[Variant]:
 
 
 def select_variants(variants: list[Variant], names: list[str]) -> list[Variant]:
-    """The named variants in the order given; all of them when no name is given."""
+    """The named variants in the order first given, each once; all of them when no name is given."""
     if not names:
         return variants
     by_name = {variant.name: variant for variant in variants}
     chosen = []
-    for name in names:
+    for name in dict.fromkeys(names):
         if name not in by_name:
             hint = difflib.get_close_matches(name, list(by_name), n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""

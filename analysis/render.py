@@ -387,6 +387,10 @@ def _export_variant(job: _Job, settings: _Settings, executed) -> RenderResult:
         manifest_name = f"{name}.manifest.json"
         write_file(staging / manifest_name, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         publish(staging, out_dir, [*outputs, manifest_name])
+        for kind in FORMATS:
+            earlier = out_dir / f"{name}.{kind}"
+            if kind not in formats and (earlier.is_file() or earlier.is_symlink()):
+                earlier.unlink()  # an earlier render's, which no longer matches this one's files
         shutil.rmtree(out_dir / f"failed-{name}", ignore_errors=True)
         return RenderResult(name, [out_dir / output for output in outputs], False, time.perf_counter() - job.started, timings)
     finally:

@@ -27,7 +27,16 @@ def test_validate_shipped_data_prints_one_line():
     result = run("validate")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
-    assert result.stdout.startswith("timeline valid: 13 events")
+    assert result.stdout == (
+        "timeline valid: 13 events, 11 actors, 17 event-actors, 2 figures, 9 claims, 1 source; "
+        "every quote found verbatim in its source\n"
+    )
+
+
+def test_report_given_twice_renders_both_and_each_once(tmp_path):
+    result = run("render", "--report", "crisis", "--report", "reforms", "crisis", "--format", "html", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["crisis", "reforms"]
 
 
 def test_validate_broken_data_prints_every_problem_and_exits_65(data_copy):

@@ -217,6 +217,21 @@ def test_failed_run_keeps_the_good_report_and_the_failed_notebook(good_report, t
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
 
 
+def test_a_format_not_rendered_again_is_removed_not_left_stale(tmp_path):
+    # An HTML-only render after an HTML and PDF one: the older PDF, of another title, would contradict it.
+    out = tmp_path / "out"
+    out.mkdir()
+    render(names=["crisis"], out_dir=out, overrides={"title": "First title"})
+    assert (out / "crisis.pdf").is_file()
+    render(names=["crisis"], out_dir=out, overrides={"title": "Second title"}, formats=("html",))
+    assert not (out / "crisis.pdf").exists()
+    assert "Second title" in (out / "crisis.html").read_text(encoding="utf-8")
+    manifest = json.loads((out / "crisis.manifest.json").read_text(encoding="utf-8"))
+    assert sorted(path.name for path in out.iterdir() if path.name.startswith("crisis.")) == sorted(
+        [*manifest["outputs"], "crisis.manifest.json"]
+    )
+
+
 def test_a_render_holding_the_lock_makes_the_second_refuse(good_report):
     out, before = good_report
     with output_lock(out), pytest.raises(RenderError, match="is being rendered by pid") as caught:
