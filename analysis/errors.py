@@ -63,12 +63,13 @@ class AnalysisError(Exception):
 
 
 class TimelineError(AnalysisError):
-    """The timeline is invalid: carries every problem found, not only the first."""
+    """An input file is missing or invalid: the timeline's (carrying every problem found, not only the
+    first) or, ``where`` says, another one the program reads, such as the report variants file."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], where: str = "the timeline"):
         self.problems = list(problems)
         noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"{len(self.problems)} {noun} in the timeline:\n" + "\n".join(map(str, self.problems)))
+        super().__init__(f"{len(self.problems)} {noun} in {where}:\n" + "\n".join(map(str, self.problems)))
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]

@@ -8,18 +8,24 @@ from . import paths
 from .errors import Problem, TimelineError
 
 DEFAULT_MAX_INPUT_MB = 100
+MB = 2**20  # bytes: the limit's unit, in option and messages alike
 
 
 def max_bytes_of(max_input_mb: float | None) -> int | None:
     """The limit in bytes; None (no limit) stays None."""
-    return None if max_input_mb is None else int(max_input_mb * 2**20)
+    return None if max_input_mb is None else int(max_input_mb * MB)
 
 
 def size_problem(size: int, label: str, max_bytes: int | None) -> Problem | None:
     """The problem of a file of ``size`` bytes over the limit, or None."""
     if max_bytes is not None and size > max_bytes:
-        return Problem(label, f"is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB (set --max-input-mb)")
+        return Problem(label, f"is {_amount(size, '.1f')}; the limit is {_amount(max_bytes, 'g')} (set --max-input-mb)")
     return None
+
+
+def _amount(size: int, megabytes_format: str) -> str:
+    """'200.0 MB'; under a tenth of a megabyte, where that would round to nothing, '1,048 bytes'."""
+    return f"{size / MB:{megabytes_format}} MB" if size >= MB / 10 else f"{size:,} bytes"
 
 
 def refuse_oversized(files: list[Path], max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> None:

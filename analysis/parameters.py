@@ -39,6 +39,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("data_dir", "path", None, "a folder laid out like data/; empty for the shipped data"),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
+VARIANTS = "the report variants file"  # what its problems are said to be in
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def check_value(name: str, value, origin: str = ""):
         return list(value)
     if (value is None or value == "") and kind in {"date", "path"}:
         return None  # empty: no bound, or the shipped data, as the command line reads it
+    if isinstance(value, dt.date):  # TOML reads an unquoted date as one
+        raise ParameterError(f"{origin}parameter {name!r} must be text, got the TOML date {value}: write it in quotes")
     if not isinstance(value, str):
         raise ParameterError(f"{origin}parameter {name!r} must be text, got {type(value).__name__} {value!r}")
     if kind == "date":
@@ -162,11 +165,11 @@ def load_variants(path: Path | None = None) -> list[Variant]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TimelineError([Problem(label, "file not found", missing_input=True)]) from None
+        raise TimelineError([Problem(label, "file not found", missing_input=True)], VARIANTS) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise TimelineError([Problem(label, f"not valid TOML: {error}")]) from None
+        raise TimelineError([Problem(label, f"not valid TOML: {error}")], VARIANTS) from None
     except RecursionError:  # tomllib recurses once per nesting level: a few bytes of "[[[[…" exhaust the stack
-        raise TimelineError([Problem(label, "not valid TOML: arrays or tables nested too deeply")]) from None
+        raise TimelineError([Problem(label, "not valid TOML: arrays or tables nested too deeply")], VARIANTS) from None
     entries = document.get("report")
     if not isinstance(entries, list) or not entries:
         raise ParameterError(f"{label}: declare at least one [[report]] table")

@@ -179,7 +179,7 @@ class Report:
         if len(frame) > MAX_TABLE_ROWS:  # the data files beside the report hold every row
             note = f'<p class="more">The first {MAX_TABLE_ROWS} of {len(frame):,} rows are shown.</p>'
             frame = frame.head(MAX_TABLE_ROWS)
-        body = frame.to_html(index=False, escape=True, border=0, classes="data", na_rep="")
+        body = frame.to_html(index=False, escape=True, border=0, classes=["data", name], na_rep="")
         return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}{note}")
 
     def method(self) -> Fragment:

@@ -62,6 +62,12 @@ def test_validate_structurally_broken_csv_has_no_traceback(data_copy):
     assert "Traceback" not in result.stderr and "events.csv" in result.stderr
 
 
+def test_a_missing_variants_file_is_named_as_such_not_as_the_timeline(tmp_path):
+    result = run("render", "--variants", str(tmp_path / "absent.toml"), "--out", str(tmp_path))
+    assert result.returncode == 66
+    assert result.stderr == f"1 problem in the report variants file:\n{tmp_path / 'absent.toml'}: file not found\n"
+
+
 def test_unknown_command_is_a_usage_error():
     result = run("frobnicate")
     assert result.returncode == 64

@@ -478,6 +478,7 @@ def test_case_03_malformed_toml_the_yaml_analog(driver, out, tmp_path):
     ]:
         run = render_with_variants(driver, toml_variants(tmp_path, text), out, tmp_path)
         assert run.code == 65 and "Traceback" not in run.stderr, run.stderr
+        assert "1 problem in the report variants file:" in run.stderr, run.stderr
         assert "variants.toml: not valid TOML: " + message in run.stderr
         assert run.kernels_seen == 0
     assert_invariants(out, before)
@@ -554,7 +555,7 @@ def test_case_08_ambiguous_date_and_unquoted_toml_date(data_copy, driver, out, t
     variants = toml_variants(tmp_path, '[[report]]\nname = "crisis"\nparameters = { start = 2016-07-01 }\n')
     run = render_with_variants(driver, variants, out, tmp_path)
     assert run.code == 64, run.stderr
-    assert "report 'crisis': parameter 'start' must be text, got date datetime.date(2016, 7, 1)" in run.stderr
+    assert "report 'crisis': parameter 'start' must be text, got the TOML date 2016-07-01: write it in quotes" in run.stderr
     assert_invariants(out, before)
 
 

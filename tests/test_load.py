@@ -422,6 +422,12 @@ def test_size_limit_is_checked_before_parsing(data_copy):
     assert "events.csv: is 2.0 MB; the limit is 1 MB (set --max-input-mb)" in message
 
 
+def test_a_size_limit_under_a_tenth_of_a_megabyte_is_said_in_bytes(data_copy):
+    size = data_copy.csv("events").stat().st_size
+    problems = "\n".join(problems_of(data_copy.root, max_input_mb=0.001))  # 1,048 bytes: every file is over
+    assert f"events.csv: is {size:,} bytes; the limit is 1,048 bytes (set --max-input-mb)" in problems
+
+
 def test_every_problem_is_collected_before_failing(data_copy):
     data_copy.replace("events", ",violence,", ",violense,")
     data_copy.replace("figures", "raped,201,,", "raped,201,150,")

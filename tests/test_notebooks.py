@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,23 @@ def test_explore_notebook_runs_with_nbconvert(tmp_path):
     assert result.returncode == 0, result.stderr
     executed = nbformat.read(str(tmp_path / "explore.ipynb"), as_version=4)
     assert all(cell.execution_count for cell in executed.cells if cell.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_explore_notebook_reads_its_data_dir_everywhere(data_copy, tmp_path):
+    # The workflow of adding a source: every section, the report's and the validation's included,
+    # must read the copy the parameter names, not the shipped data.
+    data_copy.replace("events", "Fighting occurred between the SPLA", "Copied fighting between the SPLA")
+    data_copy.replace("event_actors", "more-to-be-done,guterres,author\n", "")
+    executed = papermill.execute_notebook(
+        str(REPO / "notebooks" / "explore.ipynb"),
+        str(tmp_path / "explore.ipynb"),
+        parameters={"data_dir": str(data_copy.root)},
+        cwd=str(REPO / "notebooks"),
+        progress_bar=False,
+    )
+    outputs = {"".join(cell.source): json.dumps(cell.outputs) for cell in executed.cells if cell.cell_type == "code"}
+    report_summary = next(text for source, text in outputs.items() if "build_report(" in source)
+    assert "Copied fighting between the SPLA" in report_summary
+    validation = next(text for source, text in outputs.items() if '"validate"' in source)
+    assert "16 event-actors" in validation and "exit code 0" in validation
