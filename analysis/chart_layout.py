@@ -68,6 +68,7 @@ class Chart:
     title: str  # what the chart shows
     alt_text: str  # generated from the data: what it shows, with the numbers
     source_note: str  # where the data comes from; also printed under the chart
+    empty: bool = False  # nothing to show: a report says so in a line instead of showing the figure
 
 
 # --- text: measured, wrapped, always literal ---------------------------------------------------
@@ -289,7 +290,7 @@ def empty_chart(subject: str, message: str, source_note: str) -> Chart:
     title = f"{subject}: {message[0].lower()}{message[1:]}"
     page = Page(title, "", source_note, body_in=1.0)
     page.text(WIDTH_IN / 2, 0.5, message, 10, color=MUTED, ha="center", va="center")
-    return Chart(page.figure, title, f"{message}: nothing to chart.", source_note)
+    return Chart(page.figure, title, f"{message}: nothing to chart.", source_note, empty=True)
 
 
 def actor_labels(actors: pd.DataFrame) -> pd.Series:

@@ -126,6 +126,8 @@ class Report:
     def chart(self, name: str) -> Fragment:
         """One chart as an embedded PNG, named by its title; its description, generated from the data, is its caption.
 
+        A chart with nothing to show is one line saying so, not a figure.
+
         The alt text is the title, not the description: a screen reader then reads the description
         once (the caption), and print shows it under the chart.
         """
@@ -140,6 +142,8 @@ class Report:
         if name not in plotters:
             raise ParameterError(f"unknown chart {name!r}; known: {', '.join(CHART_NAMES)}")
         chart = plotters[name](self.timeline)
+        if chart.empty:  # a figure would only repeat the sentence, three times
+            return Fragment(f'<p class="empty" id="chart-{name}">{text(chart.title)}.</p>')
         png = base64.b64encode(charts.to_png(chart)).decode("ascii")
         return Fragment(
             f'<figure class="chart" id="chart-{name}">'
@@ -249,7 +253,7 @@ class Report:
                 "Area": tracker["area"].map(label),
                 "Measure": tracker["title"],
                 "Carried out by": tracker["implemented_by"],
-                "Reported effect or assessment": tracker["reported_effect"],
+                "Reported effect or assessment": tracker["reported_effect"].replace("", "not stated"),
             }
         )
         return "Reforms and measures, by area", frame

@@ -503,6 +503,18 @@ def test_report_of_a_selection():
     ]
 
 
+def test_a_chart_with_nothing_to_show_is_one_line_and_a_missing_effect_is_said():
+    crisis = Report(start="2016-07-01", end="2016-07-31")
+    assert str(crisis.chart("reforms")) == (
+        '<p class="empty" id="chart-reforms">Reform tracker: no reforms or operations in this selection.</p>'
+    )
+    assert "<img" in str(crisis.chart("human_cost"))
+    rows = BeautifulSoup(str(Report().table("reforms")), "html.parser").select("tbody tr")
+    effects = {row.find_all("td")[1].get_text(): row.find_all("td")[3].get_text() for row in rows}
+    assert effects["Dismounted patrols day and night"] == "not stated"
+    assert effects["Weapons-free zone around the POC sites and UN House in Juba"].startswith("The weapons-free zone has")
+
+
 def test_report_of_an_empty_selection():
     report = Report(start="2018-01-01")
     assert "No events match this selection." in str(report.summary())
@@ -581,7 +593,7 @@ def test_report_with_hostile_data_is_inert(data_copy):
 
 def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
     hostile_alt, hostile_title = f'{ALL_HOSTILE} "quoted"', f'<b>Title</b> {ALL_HOSTILE} "quoted"'
-    chart = types.SimpleNamespace(figure=None, title=hostile_title, alt_text=hostile_alt, source_note="Note")
+    chart = types.SimpleNamespace(figure=None, title=hostile_title, alt_text=hostile_alt, source_note="Note", empty=False)
     fake = types.SimpleNamespace(
         plot_timeline=lambda timeline: chart,
         plot_human_cost=lambda timeline: chart,
