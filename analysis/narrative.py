@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import metrics
 from .load import Timeline
-from .quotes import normalize_quote
+from .quotes import SourceText, normalize_quote
 from .schema import label
 
 # Beyond these counts the text summarizes instead of listing (a timeline may hold 100,000 events).
@@ -101,9 +101,14 @@ def date_phrases(events: pd.DataFrame) -> list[str]:
 
 @dataclass
 class Citations:
-    """Numbers quotes in the order they are first cited, and renders the Sources list."""
+    """Numbers quotes in the order they are first cited, and renders the Sources list.
+
+    With the sources' texts (``Timeline.source_texts``), each entry also gives the paragraph the quote is in.
+    """
 
     sources: pd.DataFrame
+    source_texts: dict[str, str] = field(default_factory=dict)
+    _normalized: dict[str, SourceText] = field(default_factory=dict)  # each source's text, normalized once
     _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
     _uses: dict[int, int] = field(default_factory=dict)
     _quotes: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -127,12 +132,14 @@ class Citations:
         for number in sorted(self._quotes):
             source_id, quote = self._quotes[number]
             source = by_id.loc[source_id]
+            paragraph = self._paragraph(source_id, quote)
             where = ", ".join(
                 part
                 for part in (
                     f"<cite>{text(source['title'])}</cite>",
                     text(source["publisher"]) if source["publisher"] else "",
                     format_day(source["published"]),
+                    f"paragraph {paragraph}" if paragraph else "",
                 )
                 if part
             )
@@ -144,6 +151,13 @@ class Citations:
             )
             items.append(f'<li id="source-{number}"><blockquote>{text(quote)}</blockquote> {where}. {backlinks}</li>')
         return '<ol class="sources">\n' + "\n".join(items) + "\n</ol>"
+
+    def _paragraph(self, source_id: str, quote: str) -> int | None:
+        if source_id not in self.source_texts:
+            return None
+        if source_id not in self._normalized:
+            self._normalized[source_id] = SourceText(self.source_texts[source_id], source_id)
+        return self._normalized[source_id].paragraph_of(quote)
 
 
 def _fact(sentence_html: str, citation: str) -> str:

@@ -14,6 +14,7 @@ import unicodedata
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _ASCII_WHITESPACE = " \t\n\r\f\v"
 _WHITESPACE = re.compile(f"[{_ASCII_WHITESPACE}]+")
+_PARAGRAPH = re.compile(r"[^\s](?:.|\n(?![ \t\r]*\n))*")  # from a line's first character to the next blank line
 
 
 def normalize_quote(quote: str) -> str:
@@ -60,6 +61,25 @@ class SourceText:
 
     def contains(self, quote: str) -> bool:
         return normalize_quote(quote) in self.text
+
+    def paragraph_of(self, quote: str) -> int | None:
+        """The paragraph in which the quote begins, counting from 1; None if it is not in the text, or in a heading.
+
+        Paragraphs are the blocks of text between blank lines; Markdown headings ("# …") are not counted.
+        """
+        index = self.text.find(normalize_quote(quote))
+        if index < 0 or not self._offsets:
+            return None
+        offset = self._offsets[index]
+        number = 0
+        for match in _PARAGRAPH.finditer(self.original):
+            if match.start() > offset:
+                break
+            heading = match.group().startswith("#")
+            if match.end() >= offset and heading:
+                return None
+            number += not heading
+        return number
 
     def line_column(self, normalized_index: int) -> tuple[int, int]:
         offset = self._offsets[min(normalized_index, len(self._offsets) - 1)] if self._offsets else 0

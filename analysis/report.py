@@ -87,7 +87,7 @@ class Report:
         }
         self.full = full
         self.timeline = metrics.filter_timeline(full, start_day, end_day, actors, categories)
-        self.citations = Citations(full.sources)
+        self.citations = Citations(full.sources, full.source_texts)
         self._summary = executive_summary(self.timeline, self.citations)
         self._sections = phase_sections(self.timeline, self.citations)
         self._phases = metrics.summarize_phases(self.timeline.events)

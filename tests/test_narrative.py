@@ -28,6 +28,7 @@ from analysis.narrative import (
     phase_sections,
     text,
 )
+from analysis.quotes import SourceText
 from analysis.report import Report
 
 SOURCE = "src"
@@ -260,6 +261,46 @@ def test_sources_list_with_back_links_exact():
         '<a class="back" href="#cite-2-1" aria-label="back to citation 2">↩</a></li>\n'
         "</ol>"
     )
+
+
+ARTICLE = (
+    "# A title, no paragraph\n\nFirst paragraph, with a [link](#) in it.\n\n"
+    "Second paragraph\nwraps onto a second line.\r\n\r\n## A heading\n\nThird   paragraph.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("quote", "paragraph"),
+    [
+        ("First paragraph, with a link in it.", 1),  # a link counts as its words, as in the verbatim check
+        ("with a link", 1),
+        ("paragraph wraps onto", 2),  # across a line break, which is not a blank line
+        ("Third paragraph.", 3),  # after a heading, which is not counted; white space runs count as one space
+        ("A title", None),  # in a heading
+        ("Not in the article", None),
+    ],
+)
+def test_a_quote_s_paragraph(quote, paragraph):
+    assert SourceText(ARTICLE, "article").paragraph_of(quote) == paragraph
+
+
+def test_the_sources_list_gives_each_quote_s_paragraph_where_the_text_is_known():
+    citations = Citations(sources_frame(), {SOURCE: ARTICLE})
+    citations.cite(SOURCE, "Third paragraph.")
+    citations.cite(SOURCE, "A title")
+    items = [item.get_text() for item in BeautifulSoup(citations.sources_html(), "html.parser").find_all("li")]
+    assert items[0].startswith("Third paragraph. Article, UN News, 19 April 2017, paragraph 3. ")
+    assert items[1].startswith("A title Article, UN News, 19 April 2017. ")
+
+
+def test_the_report_s_sources_give_the_article_s_paragraphs():
+    items = BeautifulSoup(str(Report().sources()), "html.parser").find_all("li")
+    paragraphs = {item.blockquote.get_text(): re.search(r"paragraph (\d+)\. ", item.get_text()) for item in items}
+    assert all(paragraphs.values()), [quote for quote, found in paragraphs.items() if not found]
+    number = {quote[:30]: int(found.group(1)) for quote, found in paragraphs.items()}
+    assert number["He was looking into how the UN"] == 6
+    assert number["The letter summarizes the prog"] == 2
+    assert number["Mr. Guterres noted that “while"] == 9
 
 
 def test_sources_list_leaves_out_an_unknown_publisher():
