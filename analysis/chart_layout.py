@@ -215,7 +215,7 @@ class Page:
     def __init__(self, title: str, subtitle: str, source_note: str, body_in: float, legend_in: float = 0.0):
         usable = WIDTH_IN - 2 * MARGIN_IN
         title_lines = wrap(title, usable, TITLE_PT, 2, "bold")
-        subtitle_lines = wrap(subtitle, usable, BODY_PT, 3) if subtitle else []
+        subtitle_lines = wrap(subtitle, usable, BODY_PT, 4) if subtitle else []
         note_lines = wrap(source_note, usable, SMALL_PT, 3)
         title_in = len(title_lines) * TITLE_PT * LINE
         self.header_in = MARGIN_IN + title_in + len(subtitle_lines) * BODY_PT * LINE + 0.15

@@ -65,7 +65,7 @@ MAX_DETAILED_FIGURES = 12
 # --- 1. timeline -------------------------------------------------------------------------------
 
 
-def plot_timeline(timeline: Timeline) -> Chart:
+def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
     """Every event on a date axis: one labelled row per event, rows grouped and shaded by phase.
 
     A range is a bar from the earliest to the latest possible day, a single day a diamond. Dates the
@@ -75,6 +75,9 @@ def plot_timeline(timeline: Timeline) -> Chart:
 
     Args:
         timeline: the timeline, usually filtered with ``metrics.filter_timeline``.
+        window: the selection's first and last day (None: open), as filtered. The axis shows no more
+            than it, so that a month's events are not squeezed beside one that runs on for a year: a
+            bar cut at the axis's edge ends in an arrow, and its row gives its whole span.
 
     Returns:
         The Chart; with no events, a chart that says so.
@@ -102,15 +105,25 @@ def plot_timeline(timeline: Timeline) -> Chart:
         bands.append((top, depth, phase))
 
     first, last = events["start"].min(), events["end"].max()
+    shown_first = first if window[0] is None else max(first, pd.Timestamp(window[0]))
+    shown_last = last if window[1] is None else min(last, pd.Timestamp(window[1]))
     period = f"{first:%B %Y}" + ("" if first.to_period("M") == last.to_period("M") else f" – {last:%B %Y}")
     title = f"When the {counted(len(events), 'event')} happened, {period}"
     windows = events.groupby(["start", "end"]).size().sort_values(ascending=False, kind="stable")
     (window_start, window_end), shared = windows.index[0], int(windows.iloc[0])
     shared_note = f"{shared} events share the same window, " if shared > 2 else ""
+    clipped = (shown_first, shown_last) != (first, last)
+
+    def axis_note(long: bool) -> str:
+        ends = [f"from {day_label(shown_first, long)}"] if shown_first > first else []
+        ends += [f"to {day_label(shown_last, long)}"] if shown_last < last else []
+        return f" The axis is cut to the selection ({' '.join(ends)})"
+
     subtitle = (
         "Grouped by phase, in date order. Bars run from the earliest to the latest possible day (for an assumed "
         "date, the period it is placed in); hatched, lighter bars are dates inferred from the article's wording or assumed."
         + (f" {shared_note}{span_label(window_start, window_end)}." if shared_note else "")
+        + (f"{axis_note(False)}; an arrow marks a bar that runs beyond it." if clipped else "")
     )
     categories = [c for c in CATEGORIES if c in set(events["category"].astype(str))]
     has_day = bool((events["start"] == events["end"]).any())
@@ -118,7 +131,7 @@ def plot_timeline(timeline: Timeline) -> Chart:
     ax = page.axes(MARGIN_IN + label_w + 0.15, WIDTH_IN - MARGIN_IN - 0.1, depth)
     ax.set_ylim(depth, 0)
     ax.set_yticks([])
-    date_axis(ax, first, last)
+    date_axis(ax, shown_first, shown_last)
 
     for top, bottom, phase in bands:
         if phase.Index % 2 == 0:
@@ -131,6 +144,7 @@ def plot_timeline(timeline: Timeline) -> Chart:
         page.text(MARGIN_IN, top + 0.04, title_lines, va="top")
         page.text(MARGIN_IN, top + 0.04 + len(title_lines) * BODY_PT * LINE, dates, SMALL_PT, color=MUTED, va="top")
         _draw_event(ax, event, top + height / 2, basis != "stated")
+        _mark_beyond_the_axis(ax, event, top + height / 2)
 
     handles = [Patch(facecolor=CATEGORY_STYLES[c][0], label=label(c)) for c in categories]
     handles += [
@@ -142,12 +156,26 @@ def plot_timeline(timeline: Timeline) -> Chart:
     page.legend(handles, depth + 0.45, ncol=4)
 
     per_phase = ", ".join(f"{row.label} {row.events}" for row in phases.itertuples())
+    beyond = int(((events["start"] < shown_first) | (events["end"] > shown_last)).sum())
     alt = (
         f"Timeline of {counted(len(events), 'event')} from {day_label(first, True)} to {day_label(last, True)}, in "
         f"{counted(len(phases), 'phase')} ({per_phase}); {metrics.dating_phrase(events)}."
         + (f" {shared_note}{span_label(window_start, window_end, True)}." if shared_note else "")
+        + (f"{axis_note(True)}: {counted(beyond, 'event')} {'runs' if beyond == 1 else 'run'} beyond it." if clipped else "")
     )
     return Chart(page.figure, title, alt, note)
+
+
+def _mark_beyond_the_axis(ax, event, y: float) -> None:
+    """An arrowhead at the axis's edge where the event's span runs on beyond it (the bar itself is cut there)."""
+    left, right = ax.get_xlim()
+    colour = CATEGORY_STYLES[str(event["category"])][0]
+    for edge, marker, beyond in (
+        (left, "<", mdates.date2num(event["start"]) < left),
+        (right, ">", mdates.date2num(event["end"]) + 1 > right),
+    ):
+        if beyond:
+            ax.plot([edge], [y], marker=marker, markersize=7, color=colour, linestyle="none", clip_on=False, gid="event-beyond")
 
 
 def _draw_event(ax, event, y: float, not_stated: bool) -> None:

@@ -22,7 +22,7 @@ from .schema import CATEGORIES, label
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
 TABLE_NAMES = ("events", "human_cost", "reforms", "remaining")
 MAX_TABLE_ROWS = 50
-DEFAULT_TITLE = "Protection of civilians in South Sudan: from the July 2016 fighting to the reforms reported in April 2017"
+DEFAULT_TITLE = "Protection of civilians in South Sudan: from the July 2016 fighting to the progress reported in April 2017"
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Report:
         from . import charts
 
         plotters = {
-            "timeline": charts.plot_timeline,
+            "timeline": lambda timeline: charts.plot_timeline(timeline, (self.parameters["start"], self.parameters["end"])),
             "human_cost": charts.plot_human_cost,
             "actors": charts.plot_actor_matrix,
             "reforms": charts.plot_reform_tracker,

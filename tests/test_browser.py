@@ -51,7 +51,7 @@ def test_report_opens_offline_without_errors_and_images_decode(browser, report_f
     assert len(images) == 4
     assert all(image["ok"] and len(image["alt"]) > 30 for image in images)
     assert page.title() == (
-        "Protection of civilians in South Sudan: from the July 2016 fighting to the reforms reported in April 2017"
+        "Protection of civilians in South Sudan: from the July 2016 fighting to the progress reported in April 2017"
     )
     assert screenshot.stat().st_size > 10_000
     page.close()

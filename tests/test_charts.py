@@ -140,6 +140,28 @@ def test_timeline_span_runs_from_first_to_last_possible_day(real):
     assert not juba.get_hatch()  # the article states these dates
 
 
+def test_timeline_axis_is_cut_to_the_selection_and_arrows_mark_what_runs_beyond(crisis):
+    # July 2016: the fighting is not squeezed beside the investigation, which runs on to April 2017.
+    chart = charts.plot_timeline(crisis, (pd.Timestamp("2016-07-01"), pd.Timestamp("2016-07-31")))
+    ax = chart.figure.axes[0]
+    assert ax.get_xlim() == (
+        matplotlib.dates.date2num(pd.Timestamp("2016-07-01")),
+        matplotlib.dates.date2num(pd.Timestamp("2016-08-01")),
+    )
+    (arrow,) = with_gid(chart, "event-beyond", Line2D)
+    assert arrow.get_marker() == ">" and arrow.get_xdata()[0] == ax.get_xlim()[1]
+    assert chart.alt_text.endswith("The axis is cut to the selection (to 31 July 2016): 1 event runs beyond it.")
+    assert "The axis is cut to the selection (to 31 Jul 2016); an arrow marks a bar that runs beyond it." in all_text(chart)
+    assert "8 Jul 2016 – 19 Apr 2017 · approximate, inferred" in all_text(chart)  # the row still gives its whole span
+
+
+def test_timeline_axis_of_an_open_or_wider_selection_is_not_cut(crisis):
+    for window in [(None, None), (pd.Timestamp("2016-01-01"), pd.Timestamp("2018-12-31"))]:
+        chart = charts.plot_timeline(crisis, window)
+        assert with_gid(chart, "event-beyond") == [] and "cut to the selection" not in chart.alt_text
+        assert chart.figure.axes[0].get_xlim()[1] == matplotlib.dates.date2num(pd.Timestamp("2017-05-01"))
+
+
 def test_timeline_labels_every_event_its_dates_and_every_phase(real):
     chart = charts.plot_timeline(real)
     drawn = all_text(chart)

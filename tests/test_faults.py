@@ -1511,6 +1511,12 @@ def start_jobs_running_notebooks(
     return started, mark
 
 
+# A notebook that fails at once for the crisis variant (by its title in reports.toml) and sleeps for the others.
+CRISIS_FAILS_THE_OTHERS_SLEEP = (
+    "import time\nif title == 'The violence in Juba in July 2016':\n    raise ValueError('bad data')\ntime.sleep(60)"
+)
+
+
 @pytest.mark.slow
 def test_jobs_bad_input_found_after_the_workers_started_leaves_nothing(out, tmp_path):
     before = published(out)
@@ -1567,9 +1573,7 @@ def test_jobs_2_stops_kernels_the_factory_did_not_fork(driver, out, tmp_path, ke
 @pytest.mark.parametrize("kernels", ["no_factory", "forks_fail"], ids=["launched", "retried after a failed start"])
 def test_jobs_2_a_failing_notebook_stops_one_the_factory_did_not_fork(driver, out, tmp_path, kernels):
     before = published(out)
-    notebook = tiny_notebook(
-        tmp_path / "notebook", "import time\nif 'crisis' in title.lower():\n    raise ValueError('bad data')\ntime.sleep(60)"
-    )
+    notebook = tiny_notebook(tmp_path / "notebook", CRISIS_FAILS_THE_OTHERS_SLEEP)
     config = {"notebook": str(notebook), kernels: True}
     argv = driver_argv(driver, config, "render", "--out", str(out), "--force", "--jobs", "2", "--format", "html")
     started, mark = start_jobs(argv, tmp_path)
@@ -1585,9 +1589,7 @@ def test_jobs_a_failing_notebook_stops_the_batch(driver, out, tmp_path, jobs):
     # and must be stopped, not finished: the batch fails as a sequence would, and only the failed
     # notebook is kept.
     before = published(out)
-    notebook = tiny_notebook(
-        tmp_path / "notebook", "import time\nif 'crisis' in title.lower():\n    raise ValueError('bad data')\ntime.sleep(60)"
-    )
+    notebook = tiny_notebook(tmp_path / "notebook", CRISIS_FAILS_THE_OTHERS_SLEEP)
     argv = driver_argv(driver, {"notebook": str(notebook)}, "render", "--out", str(out), "--force", "--jobs", jobs)
     started, mark = start_jobs([*argv, "--format", "html"], tmp_path)
     run = finish(started, timeout=60)

@@ -481,7 +481,7 @@ def test_report_of_the_whole_article():
     report = Report()
     header = BeautifulSoup(str(report.header()), "html.parser")
     assert header.h1.get_text() == (
-        "Protection of civilians in South Sudan: from the July 2016 fighting to the reforms reported in April 2017"
+        "Protection of civilians in South Sudan: from the July 2016 fighting to the progress reported in April 2017"
     )
     assert header.find("p", class_="subtitle").get_text() == (
         "A source-cited timeline of the UN News article “Peacekeepers in South Sudan working to strengthen "
@@ -542,6 +542,11 @@ def test_report_of_a_selection():
         "sg-letter",
         "more-to-be-done",
     ]
+
+
+def test_the_report_s_timeline_is_cut_to_its_selection():
+    caption = BeautifulSoup(str(Report(start="2016-07-01", end="2016-07-31").chart("timeline")), "html.parser").figcaption
+    assert "The axis is cut to the selection (to 31 July 2016): 1 event runs beyond it." in caption.get_text()
 
 
 def test_a_chart_with_nothing_to_show_is_one_line_and_a_missing_effect_is_said():
@@ -636,7 +641,7 @@ def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
     hostile_alt, hostile_title = f'{ALL_HOSTILE} "quoted"', f'<b>Title</b> {ALL_HOSTILE} "quoted"'
     chart = types.SimpleNamespace(figure=None, title=hostile_title, alt_text=hostile_alt, source_note="Note", empty=False)
     fake = types.SimpleNamespace(
-        plot_timeline=lambda timeline: chart,
+        plot_timeline=lambda timeline, window: chart,
         plot_human_cost=lambda timeline: chart,
         plot_actor_matrix=lambda timeline: chart,
         plot_reform_tracker=lambda timeline: chart,

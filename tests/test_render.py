@@ -121,13 +121,14 @@ def test_index_links_every_variant(rendered):
     index = (out / "index.html").read_text(encoding="utf-8")
     for name in ("full", "crisis", "reforms"):
         assert f'href="{name}.html"' in index and f'href="{name}.pdf"' in index
-    assert "The Juba crisis of July 2016" in index and "2016-07-08" in index  # the crisis' first day shown
+    assert "The violence in Juba in July 2016" in index and "2016-07-08" in index  # the crisis' first day shown
     rows = {row.find("a").get_text(): row.find_all("td")[1].get_text() for row in BeautifulSoup(index, "html.parser").tbody("tr")}
     for name in ("full", "crisis", "reforms"):
         page = BeautifulSoup((out / f"{name}.html").read_text(encoding="utf-8"), "html.parser")
         title = page.find("h1").get_text()
         assert rows[title] == page.find("p", class_="selection").get_text(), name  # the report's own words
-    assert rows["The Juba crisis of July 2016"].startswith("Selection: events whose recorded dates overlap 1 July 2016 to 31")
+    crisis = rows["The violence in Juba in July 2016"]
+    assert crisis.startswith("Selection: events whose recorded dates overlap 1 July 2016 to 31")
 
 
 def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
@@ -136,7 +137,7 @@ def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
     footer = page.find("footer")
     assert footer.get_text(" ", strip=True).startswith("Rendered by analysis from notebooks/report.ipynb. To render it again:")
     command = footer.find("code").get_text()
-    title = "-p 'title=The Juba crisis of July 2016'"
+    title = "-p 'title=The violence in Juba in July 2016'"
     chosen = "-p start=2016-07-01 -p end=2016-07-31 -p actors= -p categories= -p data_dir="
     assert command == f"python -m analysis render --report crisis {title} {chosen}"
 
