@@ -109,21 +109,15 @@ def _validate(args: argparse.Namespace) -> int:
     from .limits import DEFAULT_MAX_INPUT_MB
     from .load import load_timeline
     from .narrative import counted
+    from .schema import TABLES_BY_NAME
 
     limit = args.max_input_mb if args.max_input_mb is not None else DEFAULT_MAX_INPUT_MB
     if not 0 < limit < math.inf:  # also refuses nan, which every comparison fails
         raise ParameterError(f"--max-input-mb must be a positive number, got {args.max_input_mb}")
     timeline = load_timeline(args.data, max_input_mb=limit)
     counts = ", ".join(
-        counted(len(timeline.table(table)), noun)
-        for table, noun in (
-            ("events", "event"),
-            ("actors", "actor"),
-            ("event_actors", "event-actor"),
-            ("figures", "figure"),
-            ("claims", "claim"),
-            ("sources", "source"),
-        )
+        counted(len(timeline.table(name)), TABLES_BY_NAME[name].record)
+        for name in ("events", "actors", "event_actors", "figures", "claims", "sources")
     )
     print(f"timeline valid: {counts}; every quote found verbatim in its source")
     return EXIT_OK
