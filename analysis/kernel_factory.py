@@ -368,8 +368,11 @@ def _run_kernel(channel: socket.socket, factory_pid: int, request: dict) -> None
 def _kill_all(kernels: dict[int, list[str]]) -> None:
     """Kill the kernels still running, and remove their socket files, which their render can no longer remove."""
     for pid in kernels:
-        with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)
+        # Its group (the kernel and what it forked), and the kernel itself: just forked, it may not
+        # have made its own group yet, and waiting for it would then wait for ever.
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
     for pid, sockets in kernels.items():
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)

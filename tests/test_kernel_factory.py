@@ -182,6 +182,21 @@ def test_closing_the_factory_ends_the_kernels_it_still_has(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_kernel_killed_before_it_made_its_own_process_group_is_not_waited_for_for_ever():
+    # The factory can end (its render or worker killed) just after a fork, before the kernel's setsid:
+    # killing the kernel's group alone then kills nothing, and the factory waited for it for good.
+    pid = os.fork()
+    if pid == 0:  # a kernel that has not yet left the factory's group
+        time.sleep(0.5)
+        os.setsid()
+        time.sleep(30)
+        os._exit(0)
+    started = time.monotonic()
+    kernel_factory._kill_all({pid: []})
+    assert time.monotonic() - started < 5
+    assert not alive(pid)
+
+
 def test_a_factory_closed_while_it_imports_ends_quietly(tmp_path):
     # The render closes a factory with SIGTERM, maybe while it imports; the handler may then run
     # inside a weakref callback that the import machinery runs, where Python drops an exception and
