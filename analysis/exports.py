@@ -242,19 +242,26 @@ def file_kind(file_name: str) -> str:
 
 
 def index_html(manifests: list[dict]) -> str:
-    """A page linking every rendered variant with its title, parameters and date range."""
+    """A page linking every rendered variant with its title, parameters and date range.
+
+    The title links to the report's page, or to its PDF when only a PDF was rendered.
+    """
     rows = []
     for manifest in manifests:
-        name = html.escape(manifest["name"])
         links = " · ".join(
             f'<a href="{html.escape(output)}">{html.escape(file_kind(output))}</a>' for output in manifest["outputs"]
         )
+        pages = (f"{manifest['name']}.html", f"{manifest['name']}.pdf")
+        shown = next((page for page in pages if page in manifest["outputs"]), None)
+        title = html.escape(manifest["title"])
+        if shown:
+            title = f'<a href="{html.escape(shown)}">{title}</a>'
         low, high = manifest["date_range"]
         rows.append(
-            f'<tr><td><a href="{name}.html">{html.escape(manifest["title"])}</a></td>'
+            f"<tr><td>{title}</td>"
             f"<td>{html.escape(manifest.get('selection', 'not recorded (rendered by an earlier version)'))}</td>"
             f'<td class="dates">{html.escape(low or "")} – {html.escape(high or "")}</td>'
-            f"<td>{manifest['events']}</td><td>{links}</td></tr>"
+            f"<td>{int(manifest['events']):,}</td><td>{links}</td></tr>"
         )
     css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
     return (

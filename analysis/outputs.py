@@ -80,15 +80,40 @@ def cache_key(input_hashes: dict[str, str], parameters: dict, formats: tuple[str
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def read_manifest(path: Path) -> dict | None:
+    """The manifest at ``path``, or None if it is missing, unreadable or not shaped as a render writes it.
+
+    The output folder is the user's: a manifest there may be hand-edited, truncated or written by an
+    earlier version, and is then treated as absent (its variant is rendered again), never trusted.
+    """
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("name"), str):
+        return None
+    own_file = re.compile(rf"{re.escape(manifest['name'])}\.[a-z]+(\.[a-z]+)?")
+    outputs, date_range = manifest.get("outputs"), manifest.get("date_range")
+    shaped = (
+        re.fullmatch(SLUG_PATTERN, manifest["name"])
+        and all(isinstance(manifest.get(key), str) for key in ("title", "cache_key"))
+        and isinstance(manifest.get("selection", ""), str)  # earlier versions did not record it
+        and isinstance(outputs, dict)
+        and all(own_file.fullmatch(name) and isinstance(digest, str) for name, digest in outputs.items())
+        and isinstance(date_range, list)
+        and len(date_range) == 2
+        and all(day is None or isinstance(day, str) for day in date_range)
+        and type(manifest.get("events")) is int
+    )
+    return manifest if shaped else None
+
+
 def is_current(manifest_path: Path, key: str, out_dir: Path) -> bool:
     """True if the manifest has ``key`` and every output it lists is still there, unchanged."""
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = read_manifest(manifest_path)
+    if manifest is None or manifest["cache_key"] != key:
         return False
-    if manifest.get("cache_key") != key:
-        return False
-    for name, digest in manifest.get("outputs", {}).items():
+    for name, digest in manifest["outputs"].items():
         path = out_dir / name
         if not path.is_file() or sha256_of(path) != digest:
             return False
@@ -141,7 +166,10 @@ def output_lock(out_dir: Path) -> Iterator[int]:
     lock with this one until it ends, even if this one is killed first.
     """
     path = out_dir / LOCK_NAME
-    handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - held for the whole render
+    except OSError as error:
+        raise RenderError(f"cannot create output {paths.display(path)}: {error.strerror}", EXIT_CANT_CREATE) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -190,11 +218,8 @@ def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
 
 def update_index(out_dir: Path, names: list[str]) -> None:
     """Write ``index.html`` for the variants ``names`` from their manifests, atomically, only if it changes."""
-    manifests = []
-    for name in names:
-        with contextlib.suppress(OSError, ValueError):
-            manifests.append(json.loads((out_dir / f"{name}.manifest.json").read_text(encoding="utf-8")))
-    page = index_html(manifests)
+    manifests = [read_manifest(out_dir / f"{name}.manifest.json") for name in names]
+    page = index_html([manifest for manifest in manifests if manifest is not None])
     target = out_dir / "index.html"
     if target.exists() and target.read_text(encoding="utf-8") == page:
         return

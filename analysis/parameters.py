@@ -166,6 +166,10 @@ def load_variants(path: Path | None = None) -> list[Variant]:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TimelineError([Problem(label, "file not found", missing_input=True)], VARIANTS) from None
+    except IsADirectoryError:
+        raise TimelineError([Problem(label, "is a folder, expected a file", missing_input=True)], VARIANTS) from None
+    except OSError as error:
+        raise TimelineError([Problem(label, f"cannot read: {error.strerror}", missing_input=True)], VARIANTS) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TimelineError([Problem(label, f"not valid TOML: {error}")], VARIANTS) from None
     except RecursionError:  # tomllib recurses once per nesting level: a few bytes of "[[[[…" exhaust the stack
@@ -176,6 +180,8 @@ def load_variants(path: Path | None = None) -> list[Variant]:
     variants: list[Variant] = []
     for number, entry in enumerate(entries, start=1):
         origin = f"{label}: report {number}: "
+        if not isinstance(entry, dict):
+            raise ParameterError(f"{origin}must be a [[report]] table, got {type(entry).__name__} {entry!r}")
         unknown = set(entry) - {"name", "title", "parameters"}
         if unknown:
             raise ParameterError(f"{origin}unknown key(s) {', '.join(sorted(unknown))}; expected name, title, parameters")

@@ -16,7 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import REPO, planted_sitecustomize
 
-from analysis import ParameterError, RenderError, paths
+from analysis import ParameterError, RenderError, outputs, paths
 from analysis import render as render_module
 from analysis.render import output_lock, render
 
@@ -298,6 +298,58 @@ def test_cli_errors_exit_with_their_code_and_no_traceback(args, code, message):
     result = run_cli("render", *args)
     assert result.returncode == code, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_variants_path_that_is_a_folder_or_declares_no_tables_is_refused_without_a_traceback(tmp_path):
+    not_tables = tmp_path / "variants.toml"
+    not_tables.write_text('report = [1, "full"]\n', encoding="utf-8")
+    for variants, code, message in [
+        (tmp_path, 66, f"{tmp_path}: is a folder, expected a file"),
+        (not_tables, 64, "variants.toml: report 1: must be a [[report]] table, got int 1"),
+    ]:
+        result = run_cli("render", "--variants", str(variants), "--out", str(tmp_path))
+        assert result.returncode == code, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["variants.toml"]
+
+
+def test_a_folder_where_the_lock_file_goes_is_refused_without_a_traceback(good_report):
+    out, before = good_report
+    (out / ".render.lock").unlink()
+    (out / ".render.lock").mkdir()
+    result = run_cli("render", "--report", "crisis", "--format", "html", "--force", "--out", str(out))
+    assert result.returncode == 73, result.stderr
+    assert f"cannot create output {out}/.render.lock: Is a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert published(out) == {name: data for name, data in before.items() if name != ".render.lock"}
+
+
+def test_a_manifest_not_shaped_as_a_render_writes_it_is_never_trusted(good_report):
+    # The output folder is the user's: a hand-edited, truncated or hostile manifest is treated as absent.
+    out, _ = good_report
+    manifest = json.loads((out / "crisis.manifest.json").read_text(encoding="utf-8"))
+    assert outputs.read_manifest(out / "crisis.manifest.json") == manifest
+    hostile = {**manifest, "name": "full", "outputs": {"javascript:alert(1)": "0", "full.html": "0"}}
+    for odd in [
+        [manifest],
+        {key: value for key, value in manifest.items() if key != "outputs"},
+        {**manifest, "events": "2"},
+        {**manifest, "date_range": ["2016-07-08"]},
+        {**manifest, "outputs": {"../crisis.html": manifest["outputs"]["crisis.html"]}},
+        hostile,
+    ]:
+        (out / "odd.manifest.json").write_text(json.dumps(odd), encoding="utf-8")
+        assert outputs.read_manifest(out / "odd.manifest.json") is None, odd
+    (out / "full.manifest.json").write_text(json.dumps(hostile), encoding="utf-8")
+    (out / "crisis.manifest.json").write_text(json.dumps({"name": "crisis", "title": "x"}), encoding="utf-8")
+    result = run_cli("render", "--report", "crisis", "--format", "html", "--out", str(out))
+    assert result.returncode == 0 and "crisis: rendered in" in result.stdout, result.stderr  # not taken as current
+    assert outputs.read_manifest(out / "crisis.manifest.json") is not None
+    result = run_cli("render", "--report", "crisis", "--format", "pdf", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser").tbody("tr")
+    assert len(rows) == 1 and "javascript" not in str(rows)
+    assert rows[0].find("a")["href"] == "crisis.pdf"  # the title links the PDF: no page was rendered
 
 
 def test_cli_invalid_data_exits_65_before_rendering(data_copy, tmp_path):
