@@ -20,6 +20,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import text_to_path
 
 from .load import Timeline
+from .narrative import format_day
+from .quotes import excerpt
 
 # --- style, in one place -----------------------------------------------------------------------
 
@@ -166,8 +168,8 @@ def draw_text(target, x, y, lines, size=BODY_PT, color=INK, **kwargs):
 
 
 def day_label(value, long: bool = False) -> str:
-    """'8 Jul 2016', or with ``long`` '8 July 2016'."""
-    return f"{value.day} {value:%B %Y}" if long else f"{value.day} {value:%b %Y}"
+    """'8 Jul 2016', or with ``long`` '8 July 2016', as the report's text writes a day."""
+    return format_day(value) if long else f"{value.day} {value:%b %Y}"
 
 
 def span_label(start, end, long: bool = False) -> str:
@@ -184,20 +186,14 @@ def span_label(start, end, long: bool = False) -> str:
     return f"{day_label(start, long)} – {day_label(end, long)}"
 
 
-def _shorten(text, characters: int) -> str:
-    """Data text as one line of at most ``characters``, cut with "…" (a long title must not hide the date)."""
-    clean = one_line(text)
-    return clean if len(clean) <= characters else clean[: characters - 1].rstrip() + "…"
-
-
 def sources_note(timeline: Timeline, extra: str = "") -> str:
     """'Source: UN News, "<title>", 19 April 2017.' for the sources the shown events cite."""
     sources = timeline.sources[timeline.sources["source_id"].isin(timeline.events["source_id"].unique())]
     if sources.empty:
         sources = timeline.sources
-    parts = [
+    parts = [  # a long title is cut: it must not hide the date
         (f"{one_line(row.publisher)}, " if one_line(row.publisher) else "")
-        + f'"{_shorten(row.title, 160)}", {day_label(row.published, long=True)}'
+        + f'"{excerpt(one_line(row.title), 160)}", {day_label(row.published, long=True)}'
         for row in sources.itertuples()
     ]
     return f"Source: {'; '.join(parts) or 'none recorded'}. {extra}".strip()

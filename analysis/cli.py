@@ -11,6 +11,8 @@ from pathlib import Path
 
 from . import paths
 from .errors import EXIT_CODES, EXIT_DATA, EXIT_OK, EXIT_USAGE, AnalysisError, ParameterError
+from .limits import DEFAULT_CELL_TIMEOUT, DEFAULT_MAX_INPUT_MB
+from .parameters import FORMATS, PARAMETERS
 from .startup import Terminated, garbage_collection_paused, skip_unneeded_slow_imports, stop_signal, stop_signals_handled
 
 
@@ -43,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_data_options(validate)
+    _add_data_option(validate)
+    validate.add_argument(
+        "--max-input-mb",
+        type=float,
+        default=DEFAULT_MAX_INPUT_MB,
+        metavar="MB",
+        help=f"refuse input files larger than this (default: {DEFAULT_MAX_INPUT_MB})",
+    )
 
     render = commands.add_parser(
         "render",
@@ -56,9 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_parameters_epilog() + "\n\n" + _exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    render.add_argument(
-        "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: the project's data/)"
-    )
+    _add_data_option(render)
     render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: the project's reports/)")
     render.add_argument(
         "--variants",
@@ -71,10 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", nargs="+", action="extend", default=[], metavar="NAME", help="variants to render (default: all)"
     )
     render.add_argument("-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
-    render.add_argument("--format", default="html,pdf", help="comma-separated formats: html, pdf (default: both)")
+    render.add_argument(
+        "--format", default=",".join(FORMATS), help=f"comma-separated formats: {', '.join(FORMATS)} (default: all)"
+    )
     render.add_argument("--force", action="store_true", help="render even if nothing changed")
     render.add_argument("--jobs", type=int, default=1, metavar="N", help="render N variants at once (default: 1)")
-    render.add_argument("--timeout", type=int, default=300, metavar="S", help="seconds a notebook cell may run (default: 300)")
+    render.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_CELL_TIMEOUT,
+        metavar="S",
+        help=f"seconds a notebook cell may run (default: {DEFAULT_CELL_TIMEOUT})",
+    )
 
     schema = commands.add_parser(
         "schema",
@@ -86,39 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parameters_epilog() -> str:
-    from .parameters import PARAMETERS
-
     rows = "\n".join(f"  {spec.name:<11} {spec.help}" for spec in PARAMETERS)
     return f"parameters (-p NAME=VALUE):\n{rows}"
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def _add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", type=Path, default=None, metavar="DIR", help="folder with timeline/ and sources/ (default: the project's data/)"
-    )
-    parser.add_argument(
-        "--max-input-mb",
-        type=float,
-        default=None,
-        metavar="MB",
-        help="refuse input files larger than this (default: 100)",
     )
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .limits import DEFAULT_MAX_INPUT_MB
     from .load import load_timeline
     from .narrative import counted
-    from .schema import TABLES_BY_NAME
+    from .schema import TABLES
 
-    limit = args.max_input_mb if args.max_input_mb is not None else DEFAULT_MAX_INPUT_MB
-    if not 0 < limit < math.inf:  # also refuses nan, which every comparison fails
+    if not 0 < args.max_input_mb < math.inf:  # also refuses nan, which every comparison fails
         raise ParameterError(f"--max-input-mb must be a positive number, got {args.max_input_mb}")
-    timeline = load_timeline(args.data, max_input_mb=limit)
-    counts = ", ".join(
-        counted(len(timeline.table(name)), TABLES_BY_NAME[name].record)
-        for name in ("events", "actors", "event_actors", "figures", "claims", "sources")
-    )
+    timeline = load_timeline(args.data, max_input_mb=args.max_input_mb)
+    counts = ", ".join(counted(len(timeline.table(table.name)), table.record) for table in TABLES)
     print(f"timeline valid: {counts}; every quote found verbatim in its source")
     return EXIT_OK
 

@@ -1,4 +1,5 @@
-"""The input size limit: its default, and the problem a file over it is, found from its size before a byte is read."""
+"""The limits a run starts with: seconds a notebook cell may run, and the input size limit (its default, and
+the problem a file over it is, found from its size before a byte is read)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from . import paths
 from .errors import Problem, TimelineError
 
+DEFAULT_CELL_TIMEOUT = 300
 DEFAULT_MAX_INPUT_MB = 100
 MB = 2**20  # bytes: the limit's unit, in option and messages alike
 

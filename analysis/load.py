@@ -22,7 +22,7 @@ from .errors import Problem, TimelineError
 from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
 from .quotes import SourceText, excerpt, normalize_quote
 from .reading import Collector, RawTable, read_bytes, read_table, utf8_problems
-from .schema import TABLES, TABLES_BY_NAME, Field
+from .schema import DATE_PATTERN, TABLES, TABLES_BY_NAME, Field
 
 MAX_HINT_IDS = 5_000
 EARLIEST_DAY = pd.Timestamp("1678-01-01")
@@ -42,7 +42,6 @@ class Timeline:
     figures: pd.DataFrame
     claims: pd.DataFrame
     source_texts: dict[str, str] = field(default_factory=dict)
-    data_dir: Path | None = None
 
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
@@ -93,7 +92,6 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     return Timeline(
         **frames,
         source_texts={source_id: text.original for source_id, text in texts.items()},
-        data_dir=data_dir,
     )
 
 
@@ -127,7 +125,7 @@ def _check_fields(raw: RawTable, collector: Collector, parsed: dict, codes: _Cod
             parsed[(raw.table.name, spec.name)] = numbers
         if spec.type == "date":
             indices, distinct = codes.text(raw.table.name, spec.name)  # each distinct day parsed once
-            distinct_iso = distinct.str.fullmatch(r"\d{4}-\d{2}-\d{2}").to_numpy(dtype=bool)
+            distinct_iso = distinct.str.fullmatch(DATE_PATTERN).to_numpy(dtype=bool)
             iso = distinct_iso[indices]
             collector.rows(raw, present & ~iso, spec.name, lambda row: _date_format_message(values[row]))
             # Coercion here is deliberate and never silent: every value it turns into NaT is reported.

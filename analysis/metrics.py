@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Timeline
+from .parameters import check_value
 from .schema import DATE_BASES, REFORM_AREAS
 
 # The story's phases, and which event categories belong to each. A data decision of ours, derived
@@ -22,8 +24,12 @@ PHASES: dict[str, tuple[str, tuple[str, ...]]] = {
 PHASE_OF_CATEGORY = {category: phase for phase, (_, categories) in PHASES.items() for category in categories}
 
 
-def _timestamp(value) -> pd.Timestamp | None:
-    return None if value is None or value == "" else pd.Timestamp(value)
+def _timestamp(name: str, value) -> pd.Timestamp | None:
+    """A bound as a Timestamp: a date object as it is, text only as YYYY-MM-DD (never guessed)."""
+    if isinstance(value, dt.date):  # datetime and pandas' Timestamp too
+        return pd.Timestamp(value)
+    day = check_value(name, value)
+    return None if day is None else pd.Timestamp(day)
 
 
 def filter_timeline(
@@ -36,17 +42,21 @@ def filter_timeline(
     """The part of the timeline a report variant shows.
 
     Args:
-        start, end: keep events whose possible span overlaps [start, end]; None leaves a side open.
+        start, end: keep events whose possible span overlaps [start, end]: a day as YYYY-MM-DD text
+            or a date; None leaves a side open.
         actors: actor ids; keep events in which any of them took part (empty: all).
         categories: event categories to keep (empty: all).
 
     Returns:
         A Timeline with the kept events, and only the roles, figures and claims about them. Actors
         and sources are kept whole, as the reference lists they are.
+
+    Raises:
+        ParameterError: a bound given as text that is not a real day written YYYY-MM-DD.
     """
     events = timeline.events
     keep = pd.Series(True, index=events.index)
-    start, end = _timestamp(start), _timestamp(end)
+    start, end = _timestamp("start", start), _timestamp("end", end)
     if start is not None:
         keep &= events["end"] >= start
     if end is not None:

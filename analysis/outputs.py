@@ -194,17 +194,22 @@ def output_lock(out_dir: Path) -> Iterator[int]:
         handle.close()
 
 
+def write_error(error: OSError, name: str) -> RenderError:
+    """A failed write of file ``name`` as a clear error (exit 74); a full disk or quota says so."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RenderError(f"no space left while writing {name}", EXIT_IO)
+    return RenderError(f"cannot write {name}: {error.strerror}", EXIT_IO)
+
+
 def write_file(path: Path, data: bytes | str) -> None:
-    """Write a staging file; a full disk becomes a clear error (exit 74)."""
+    """Write a staging file; a failed write becomes a clear error (exit 74)."""
     try:
         if isinstance(data, str):
             path.write_text(data, encoding="utf-8")
         else:
             path.write_bytes(data)
     except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise RenderError(f"no space left while writing {path.name}", EXIT_IO) from None
-        raise RenderError(f"cannot write {path.name}: {error.strerror}", EXIT_IO) from None
+        raise write_error(error, path.name) from None
 
 
 def publish(staging: Path, out_dir: Path, names: list[str]) -> None:

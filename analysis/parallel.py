@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .kernel_factory import die_with_parent
+from .startup import STOP_SIGNALS
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -52,8 +53,6 @@ Result = TypeVar("Result")
 # A child whose CPU time has not grown for this long is stuck: it will never answer.
 STALL_SECONDS = 2.0
 POLL_MILLISECONDS = 100
-# Held while forking, so that an interrupt reaches the child only inside its own handling.
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # Python 3.12 and later warn when a process with threads forks; the child only computes and exits.
 FORK_WARNING = ("ignore", re.compile(r"This process .* is multi-threaded"), DeprecationWarning, None, 0)
 LENGTH_BYTES = 8  # the answer is its length, then its pickle: complete without waiting for the pipe's end
@@ -154,7 +153,8 @@ def forked_map(function: Callable[[Item], Result], items: Sequence[Item], stall_
     split = (len(items) + 1) // 2
     reader, writer = os.pipe()
     parent, pid = os.getpid(), 0
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # Held while forking, so that an interrupt reaches the child only inside its own handling.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS.keys())
     try:
         pid = _fork()
         if pid == 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import ParameterError, Problem, TimelineError
-from .schema import CATEGORIES, SLUG_PATTERN
+from .schema import CATEGORIES, DATE_PATTERN, SLUG_PATTERN
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _SLUG = re.compile(SLUG_PATTERN)
@@ -39,6 +39,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("data_dir", "path", None, "a folder laid out like data/; empty for the shipped data"),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
+DEFAULT_TITLE = "Protection of civilians in South Sudan: from the July 2016 fighting to the progress reported in April 2017"
+FORMATS = ("html", "pdf")  # what a render can make of a report, besides its notebook and data
 VARIANTS = "the report variants file"  # what its problems are said to be in
 
 
@@ -58,7 +60,7 @@ def _unknown(name: str, origin: str) -> ParameterError:
 
 
 def _check_date(name: str, value: str, origin: str) -> str:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not re.fullmatch(DATE_PATTERN, value):
         raise ParameterError(f"{origin}parameter {name!r} must be a date YYYY-MM-DD, got {value!r}")
     try:
         dt.date.fromisoformat(value)
@@ -106,6 +108,13 @@ def check_parameters(values: dict, origin: str = "") -> dict:
     if checked["start"] and checked["end"] and checked["start"] > checked["end"]:
         raise ParameterError(f"{origin}start {checked['start']} is after end {checked['end']}")
     return checked
+
+
+def check_actors(actors: list[str], known: list[str], origin: str = "") -> None:
+    """ParameterError naming the first of ``actors`` that is not among the timeline's ``known`` actor ids."""
+    unknown = [actor for actor in actors if actor not in set(known)]
+    if unknown:
+        raise ParameterError(f"{origin}unknown actor {unknown[0]!r}; known: {', '.join(known)}")
 
 
 def parse_assignment(text: str) -> tuple[str, object]:

@@ -22,8 +22,8 @@ def normalize_quote(quote: str) -> str:
 
 
 def excerpt(text: str, limit: int = 60) -> str:
-    """The text, cut to ``limit`` characters with an ellipsis, for a message."""
-    return text if len(text) <= limit else text[: limit - 3] + "…"
+    """The text as it is, or cut to at most ``limit`` characters ending in an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _describe(char: str) -> str:
@@ -58,9 +58,6 @@ class SourceText:
                 char = " "
             chars.append(char)
             offsets.append(index)
-
-    def contains(self, quote: str) -> bool:
-        return normalize_quote(quote) in self.text
 
     def paragraph_of(self, quote: str) -> int | None:
         """The paragraph in which the quote begins, counting from 1; None if it is not in the text, or in a heading.

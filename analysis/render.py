@@ -26,7 +26,6 @@ from typing import NoReturn
 from . import paths
 from .errors import (
     EXIT_CANT_CREATE,
-    EXIT_IO,
     EXIT_SOFTWARE,
     EXIT_TEMPFAIL,
     EXIT_UNAVAILABLE,
@@ -36,7 +35,7 @@ from .errors import (
 from .exports import check_pdf_engine, export_html, export_pdf, strip_volatile, timelinejs
 from .kernel_factory import KernelFactory, running_factory
 from .kernels import KERNEL_NAME, WarmKernel, register_engine
-from .limits import refuse_oversized
+from .limits import DEFAULT_CELL_TIMEOUT, refuse_oversized
 from .outputs import (
     cache_key,
     check_out_dir,
@@ -47,11 +46,15 @@ from .outputs import (
     publish,
     sha256_of,
     update_index,
+    write_error,
     write_file,
 )
 from .parallel import kernel_environment
 from .parameters import (
+    DEFAULT_TITLE,
+    FORMATS,
     Variant,
+    check_actors,
     check_notebook_parameters,
     check_parameters,
     load_variants,
@@ -64,12 +67,10 @@ from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("html", "pdf")
 # The main thread waits in slices this long: a signal that Linux hands to another thread is only
 # handled once the main thread runs Python again, and ``stopped()`` is asked (a --jobs worker's stop
 # request, or a signal whose exception Python dropped).
 SIGNAL_CHECK_SECONDS = 0.2
-DEFAULT_CELL_TIMEOUT = 300
 # A process exports the HTML and PDF of this many notebooks executing at once: two kernels' work
 # keeps one exporter busy (a batch of 8 on two CPUs: 7.3 s, against 8.5 s for two processes of one
 # notebook each, which import everything twice).
@@ -87,6 +88,8 @@ def _processes_for(at_once: int) -> int:
 
 @dataclass
 class RenderResult:
+    """What ``render`` did for one variant: its files, whether it was up to date, and how long its steps took."""
+
     name: str
     outputs: list[Path]
     skipped: bool
@@ -114,12 +117,12 @@ def _execute(
     timeout: int,
     progress: bool,
     kernel,
-    on_start=None,
-    cancelled=None,
-    relaunch=None,
+    on_start: Callable[[], None],
+    cancelled: threading.Event,
+    relaunch: Callable[[], object],
 ):
-    """Run the notebook in ``kernel`` (from launch_kernel); a kernel that does not start is retried once, unforked
-    (started by ``relaunch()`` if given).
+    """Run the notebook in ``kernel`` (from launch_kernel), calling ``on_start()`` as it starts; a kernel that
+    does not start is retried once with ``relaunch()`` (unforked).
 
     Not retried once ``cancelled`` is set: the render was interrupted and killed the kernel itself.
     """
@@ -130,11 +133,10 @@ def _execute(
     for attempt in (1, 2):
         try:
             if attempt == 2:
-                kernel = relaunch() if relaunch is not None else launch_kernel(notebook.parent)
+                kernel = relaunch()
             if isinstance(kernel, Exception):
                 raise kernel
-            if on_start is not None:
-                on_start()
+            on_start()
             executed = papermill.execute_notebook(
                 str(notebook),
                 str(target),
@@ -142,7 +144,7 @@ def _execute(
                 km=kernel.manager,
                 engine_name=register_engine(),
                 # No cwd: papermill would chdir this whole process while the main thread exports and
-                # publishes. The kernel was started in the notebook's folder already.
+                # publishes. Every kernel is started in the project's notebooks folder instead.
                 progress_bar=progress,
                 log_output=False,
                 execution_timeout=timeout,
@@ -161,22 +163,20 @@ def _execute(
             raise RenderError("kernel 'python3' not found: is ipykernel installed?", EXIT_UNAVAILABLE) from None
         except RuntimeError as error:
             if str(error).startswith(_KERNEL_START_FAILURES):
-                if attempt == 1 and not (cancelled is not None and cancelled.is_set()):
+                if attempt == 1 and not cancelled.is_set():
                     log.warning("kernel did not start (%s); trying once more", error)
                     continue
                 raise RenderError(f"kernel did not start (tried twice): {error}", EXIT_TEMPFAIL) from None
-            if "Kernel died" in str(error) or "kernel" in str(error).lower():
+            if "kernel" in str(error).lower():  # nbclient: "Kernel died", …
                 raise RenderError(
                     f"kernel died while running {_last_started_cell(target)} (possibly out of memory)", EXIT_SOFTWARE
                 ) from None
             raise
         except OSError as error:  # papermill writes the notebook as it runs, so a full disk shows here
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise RenderError(f"no space left while writing {target.name}", EXIT_IO) from None
-            if error.filename and Path(error.filename) != target:  # the kernel's program could not be run
-                message = f"kernel 'python3' cannot start: {error.filename}: {error.strerror}"
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT) and error.filename and Path(error.filename) != target:
+                message = f"kernel 'python3' cannot start: {error.filename}: {error.strerror}"  # its program could not run
                 raise RenderError(message, EXIT_UNAVAILABLE) from None
-            raise RenderError(f"cannot write {target.name}: {error.strerror}", EXIT_IO) from None
+            raise write_error(error, target.name) from None
         finally:
             if not isinstance(kernel, Exception):
                 kernel.shutdown()
@@ -225,7 +225,7 @@ class _Job:
 
     @property
     def title(self) -> str:
-        return self.parameters["title"] or self.variant.title
+        return self.parameters["title"] or self.variant.title or DEFAULT_TITLE
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,12 @@ def _staging(job: _Job, settings: _Settings) -> Path:
 
 
 def _execute_variant(
-    job: _Job, settings: _Settings, kernel, on_start=None, cancelled: threading.Event | None = None, relaunch=None
+    job: _Job,
+    settings: _Settings,
+    kernel,
+    on_start: Callable[[], None],
+    cancelled: threading.Event,
+    relaunch: Callable[[], object],
 ):
     """Stage one: execute the notebook into the variant's staging folder; keep it under failed-* if it fails."""
     job.started = time.perf_counter()
@@ -268,7 +273,7 @@ def _execute_variant(
     except RenderError as error:
         where = f"report {job.name!r}: notebook {paths.display(settings.notebook)}: {error}"
         try:
-            if cancelled is not None and cancelled.is_set():  # interrupted: its kernel was killed, not failed
+            if cancelled.is_set():  # interrupted: its kernel was killed, not failed
                 raise
             if error.exit_code != EXIT_SOFTWARE:  # the kernel or the disk failed, not the notebook: nothing to keep
                 raise RenderError(where, error.exit_code) from None
@@ -735,10 +740,7 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
         source = parameters["data_dir"]
         if source not in timelines:
             timelines[source] = load_timeline(source)
-        known = timelines[source].actors["actor_id"]
-        unknown = sorted(set(parameters["actors"]) - set(known))
-        if unknown:
-            raise ParameterError(f"report {variant.name!r}: unknown actor {unknown[0]!r}; known: {', '.join(known)}")
+        check_actors(parameters["actors"], list(timelines[source].actors["actor_id"]), origin=f"report {variant.name!r}: ")
     return timelines
 
 

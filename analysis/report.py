@@ -17,12 +17,12 @@ from .errors import ParameterError
 from .load import load_timeline
 from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, speaker, text
 from .parallel import forked_map
-from .schema import CATEGORIES, label
+from .parameters import DEFAULT_TITLE, check_actors, check_parameters
+from .schema import label
 
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
 TABLE_NAMES = ("events", "human_cost", "reforms", "remaining")
 MAX_TABLE_ROWS = 50
-DEFAULT_TITLE = "Protection of civilians in South Sudan: from the July 2016 fighting to the progress reported in April 2017"
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,6 @@ class Fragment:
 
     def __repr__(self) -> str:  # the text/plain twin of every output: short, not a second copy
         return f"<report part: {len(self.html):,} characters of HTML>"
-
-
-def _parse_day(name: str, value) -> pd.Timestamp | None:
-    if value is None or value == "":
-        return None
-    try:
-        return pd.Timestamp(pd.to_datetime(str(value), format="%Y-%m-%d"))
-    except ValueError:
-        raise ParameterError(f"parameter {name!r} must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 class Report:
@@ -68,25 +59,20 @@ class Report:
             ParameterError: a date that is not YYYY-MM-DD, start after end, or an unknown actor or category.
             TimelineError: the timeline under ``data_dir`` is invalid.
         """
-        start_day, end_day = _parse_day("start", start), _parse_day("end", end)
-        if start_day is not None and end_day is not None and start_day > end_day:
-            raise ParameterError(f"start {start} is after end {end}")
+        checked = check_parameters(
+            {"title": title, "start": start, "end": end, "actors": list(actors), "categories": list(categories)}
+        )
         full = load_timeline(data_dir)
-        unknown_actors = sorted(set(actors) - set(full.actors["actor_id"]))
-        if unknown_actors:
-            raise ParameterError(f"unknown actor(s) {', '.join(unknown_actors)}; known: {', '.join(full.actors['actor_id'])}")
-        unknown_categories = sorted(set(categories) - set(CATEGORIES))
-        if unknown_categories:
-            raise ParameterError(f"unknown categor(ies) {', '.join(unknown_categories)}; known: {', '.join(CATEGORIES)}")
+        check_actors(checked["actors"], list(full.actors["actor_id"]))
         self.title = title or DEFAULT_TITLE
         self.parameters = {
-            "start": start_day,
-            "end": end_day,
-            "actors": list(actors),
-            "categories": list(categories),
+            "start": None if checked["start"] is None else pd.Timestamp(checked["start"]),
+            "end": None if checked["end"] is None else pd.Timestamp(checked["end"]),
+            "actors": checked["actors"],
+            "categories": checked["categories"],
         }
         self.full = full
-        self.timeline = metrics.filter_timeline(full, start_day, end_day, actors, categories)
+        self.timeline = metrics.filter_timeline(full, **self.parameters)
         self.citations = Citations(full.sources, full.source_texts)
         self._summary = executive_summary(self.timeline, self.citations)
         self._sections = phase_sections(self.timeline, self.citations)

@@ -25,8 +25,6 @@ from .startup import STOP_SIGNALS, hide_dropped_stops, skip_unneeded_slow_import
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
-SIGNALS = set(STOP_SIGNALS)
-
 
 @contextlib.contextmanager
 def worker_pool(workers: int, reports_at_once: int, output_lock: int) -> Iterator[ProcessPoolExecutor | None]:
@@ -55,7 +53,7 @@ def worker_pool(workers: int, reports_at_once: int, output_lock: int) -> Iterato
     try:
         # Workers start with SIGINT and SIGTERM blocked (the mask survives exec), so that one arriving
         # before they can take it waits for their handler instead of printing a traceback.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS.keys())
         try:
             for _ in range(workers):  # a spawn-context pool starts one more process per task waiting
                 pool.submit(int)
@@ -122,12 +120,12 @@ class Worker:
 
         skip_unneeded_slow_imports()
         sys.unraisablehook = hide_dropped_stops  # ``stopped`` carries them
-        for number in SIGNALS:
+        for number in STOP_SIGNALS:
             if not (number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN):  # as the render keeps it
                 signal.signal(number, cls.on_signal)
         if not die_with_parent(parent, signal.SIGTERM):
             os._exit(1)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS.keys())
         cls.factory = start_factory(KERNEL_NAME, kernel_environment(reports_at_once))
         if cls.factory is not None:
             Finalize(cls.factory, cls.factory.close, exitpriority=10)

@@ -12,12 +12,13 @@ import pandas as pd
 import psutil
 import pytest
 
+from analysis import paths
 from analysis.schema import TABLES_BY_NAME
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "data"
+REPO = paths.ROOT
+DATA = paths.DATA_DIR
 
 
 def planted_sitecustomize(folder: Path, source: str) -> str:

@@ -28,7 +28,7 @@ def test_validate_shipped_data_prints_one_line():
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
     assert result.stdout == (
-        "timeline valid: 13 events, 11 actors, 17 event-actors, 2 figures, 9 claims, 1 source; "
+        "timeline valid: 1 source, 13 events, 11 actors, 17 event-actors, 2 figures, 9 claims; "
         "every quote found verbatim in its source\n"
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import pandas as pd
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from analysis import load_timeline, metrics
+from analysis import ParameterError, load_timeline, metrics
 from analysis.load import Timeline
 from analysis.schema import REFORM_AREAS, TABLES
 
@@ -174,6 +175,18 @@ def test_filter_with_one_side_open(timeline):
         "e-violence",
     ]
     assert len(metrics.filter_timeline(timeline, start="", end=None).events) == len(EVENTS)
+
+
+@pytest.mark.parametrize("bound", ["03/04/2016", "July 2016", "2016-7-1", "2016-02-30", 20160701])
+def test_filter_never_guesses_a_day_from_text_that_is_not_yyyy_mm_dd(timeline, bound):
+    with pytest.raises(ParameterError, match="parameter 'end' "):
+        metrics.filter_timeline(timeline, end=bound)
+
+
+def test_filter_takes_a_date_object_as_it_is(timeline):
+    by_text = metrics.filter_timeline(timeline, start="2016-12-15", end="2016-12-20")
+    by_date = metrics.filter_timeline(timeline, start=dt.date(2016, 12, 15), end=dt.datetime(2016, 12, 20))
+    assert_frame_equal(by_date.events, by_text.events)
 
 
 def test_filter_by_actors_keeps_every_role_in_the_kept_events(timeline):

@@ -574,9 +574,10 @@ def test_report_of_an_empty_selection():
     [
         ({"start": "2017-01-01", "end": "2016-12-31"}, "start 2017-01-01 is after end 2016-12-31"),
         ({"start": "03/04/2016"}, "parameter 'start' must be a date YYYY-MM-DD, got '03/04/2016'"),
-        ({"end": "2016-02-30"}, "parameter 'end' must be a date YYYY-MM-DD, got '2016-02-30'"),
-        ({"actors": ["guterres", "nobody"]}, "unknown actor(s) nobody; known: unmiss, guterres"),
-        ({"categories": ["violense"]}, "unknown categor(ies) violense; known: violence, investigation"),
+        ({"start": "2016-7-1"}, "parameter 'start' must be a date YYYY-MM-DD, got '2016-7-1'"),
+        ({"end": "2016-02-30"}, "parameter 'end' is not a real date: '2016-02-30'"),
+        ({"actors": ["guterres", "nobody"]}, "unknown actor 'nobody'; known: unmiss, guterres"),
+        ({"categories": ["violense"]}, "parameter 'categories': unknown category 'violense'; known: violence, investigation"),
     ],
 )
 def test_report_refuses_bad_parameters(parameters, message):

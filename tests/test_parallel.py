@@ -212,13 +212,13 @@ def test_a_child_that_works_longer_than_the_stall_time_is_waited_for():
     parent = os.getpid()
 
     def slow_in_the_child(item: int) -> tuple[int, int]:
-        if os.getpid() != parent:  # busy, not stuck: its CPU time grows
-            until = time.monotonic() + 0.8
-            while time.monotonic() < until:
+        if os.getpid() != parent:  # busy, not stuck: its CPU time grows, to three times the stall time
+            until = time.process_time() + 1.5
+            while time.process_time() < until:
                 pass
         return doubled_with_pid(item)
 
-    results = parallel.forked_map(slow_in_the_child, ITEMS, stall_seconds=0.3)
+    results = parallel.forked_map(slow_in_the_child, ITEMS, stall_seconds=0.5)
     assert [pid for _, pid in results][2:] != [parent, parent]
 
 

@@ -95,5 +95,5 @@ def test_the_timeline_container_has_one_frame_per_table():
 
     from analysis.load import Timeline
 
-    frames = {f.name for f in fields(Timeline)} - {"source_texts", "data_dir"}
+    frames = {f.name for f in fields(Timeline)} - {"source_texts"}
     assert frames == set(TABLES_BY_NAME)
