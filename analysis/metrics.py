@@ -44,7 +44,8 @@ def filter_timeline(
     Args:
         start, end: keep events whose possible span overlaps [start, end]: a day as YYYY-MM-DD text
             or a date; None leaves a side open.
-        actors: actor ids; keep events in which any of them took part (empty: all).
+        actors: actor ids; keep events in which any of them has a role, or about which any of them makes
+            a claim (empty: all).
         categories: event categories to keep (empty: all).
 
     Returns:
@@ -63,7 +64,10 @@ def filter_timeline(
         keep &= events["start"] <= end
     actors = list(actors)
     if actors:
-        involved = timeline.event_actors.loc[timeline.event_actors["actor_id"].isin(actors), "event_id"]
+        roles, claims = timeline.event_actors, timeline.claims
+        involved = pd.concat(
+            [roles.loc[roles["actor_id"].isin(actors), "event_id"], claims.loc[claims["actor_id"].isin(actors), "event_id"]]
+        )
         keep &= isin_text(events["event_id"], involved)
     categories = list(categories)
     if categories:

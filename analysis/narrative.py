@@ -60,7 +60,8 @@ def selection_sentence(parameters: dict, names: pd.Series, shown: int, total: in
             f"to {format_day(end) if end is not None else 'the end'}"
         )
     if parameters["actors"]:
-        pieces.append("involving " + ", ".join(escape(names.get(actor, actor)) for actor in parameters["actors"]))
+        who = ", ".join(escape(names.get(actor, actor)) for actor in parameters["actors"])
+        pieces.append(f"involving {who} (a role in the event, or a claim about it)")
     if parameters["categories"]:
         pieces.append("of category " + ", ".join(escape(label(category).lower()) for category in parameters["categories"]))
     count = f"{shown} of {total} events"

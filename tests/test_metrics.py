@@ -190,18 +190,27 @@ def test_filter_takes_a_date_object_as_it_is(timeline):
 
 
 def test_filter_by_actors_keeps_every_role_in_the_kept_events(timeline):
+    kept = metrics.filter_timeline(timeline, actors=["c"])
+    assert ids(kept.events, "event_id") == ["e-poc-early"]
+    assert_frame_equal(kept.event_actors, frame("event_actors", [EVENT_ACTORS[5]]))
+    # Alpha's and Beta's claims about e-poc-early stay: the claims of kept events, not only the chosen actor's.
+    assert ids(kept.claims, "claim_id") == ["k-effect", "k-assessment"]
+
+
+def test_filter_by_actors_keeps_the_events_they_make_a_claim_about(timeline):
+    # Beta has a role in e-posture and e-letter, and makes claims about e-poc-early, e-crisis and e-letter.
     kept = metrics.filter_timeline(timeline, actors=["b"])
-    assert ids(kept.events, "event_id") == ["e-posture", "e-letter"]
-    # Alpha's role in e-posture stays: the roles of kept events, not only the chosen actor's.
-    expected_roles = frame("event_actors", [EVENT_ACTORS[0], EVENT_ACTORS[1], EVENT_ACTORS[6]])
+    assert ids(kept.events, "event_id") == ["e-posture", "e-crisis", "e-poc-early", "e-letter"]
+    expected_roles = frame("event_actors", [EVENT_ACTORS[0], EVENT_ACTORS[1], EVENT_ACTORS[5], EVENT_ACTORS[6]])
     assert_frame_equal(kept.event_actors, expected_roles)
     assert kept.figures.empty
-    assert ids(kept.claims, "claim_id") == ["k-basis", "k-remaining"]
+    assert ids(kept.claims, "claim_id") == ["k-effect", "k-assessment", "k-remaining-crisis", "k-basis", "k-remaining"]
 
 
 def test_filter_by_several_actors_is_a_union(timeline):
-    kept = metrics.filter_timeline(timeline, actors=("c", "b"))
-    assert ids(kept.events, "event_id") == ["e-posture", "e-poc-early", "e-letter"]
+    kept = metrics.filter_timeline(timeline, actors=("c", "a"))
+    # Alpha: roles in e-posture, e-poc-late, e-violence; claims about e-poc-early, e-posture, e-poc-late.
+    assert ids(kept.events, "event_id") == ["e-posture", "e-poc-late", "e-poc-early", "e-violence"]
 
 
 def test_filter_by_an_actor_in_no_event_keeps_nothing(timeline):
@@ -220,10 +229,10 @@ def test_filter_by_categories(timeline):
 
 
 def test_filters_combine_as_and(timeline):
-    # Alpha takes part in e-posture, e-poc-late and e-violence; of those, reform/operation are the first two;
-    # of those, only e-posture overlaps December 2016.
+    # Alpha takes part in e-posture, e-poc-late and e-violence, and makes claims about e-poc-early too; of
+    # those, reform/operation are all but e-violence; of those, only e-posture overlaps December 2016.
     kept = metrics.filter_timeline(timeline, actors=["a"], categories=["reform", "operation"])
-    assert ids(kept.events, "event_id") == ["e-posture", "e-poc-late"]
+    assert ids(kept.events, "event_id") == ["e-posture", "e-poc-late", "e-poc-early"]
     kept = metrics.filter_timeline(timeline, "2016-12-01", "2016-12-31", actors=["a"], categories=["reform", "operation"])
     assert ids(kept.events, "event_id") == ["e-posture"]
     assert ids(kept.event_actors, "actor_id") == ["b", "a"]
@@ -247,9 +256,19 @@ def test_filter_on_the_real_timeline():
     assert ids(july.figures, "figure_id") == ["juba-killed", "juba-raped"]
     assert july.claims.empty
     guterres = metrics.filter_timeline(real, actors=["guterres"])
-    assert ids(guterres.events, "event_id") == ["sg-letter", "more-to-be-done"]
+    assert ids(guterres.events, "event_id") == [  # his letter, what he says remains, and the events he assesses
+        "reform-protection-of-civilians",
+        "reform-crisis-response",
+        "reform-staff-safety",
+        "weapons-free-zone",
+        "posture-corrective-actions",
+        "sg-letter",
+        "more-to-be-done",
+    ]
+    assert sorted(guterres.claims["actor_id"]) == ["guterres"] * 7
     # The letter went to Haley as President of the Council; the article does not say the Council received it.
-    assert sorted(guterres.event_actors["actor_id"]) == ["guterres", "guterres", "haley"]
+    letter = guterres.event_actors[guterres.event_actors["event_id"] == "sg-letter"]
+    assert sorted(letter["actor_id"]) == ["guterres", "haley"]
 
 
 # --- summarize_phases --------------------------------------------------------------------------

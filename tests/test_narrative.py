@@ -535,8 +535,18 @@ def test_report_of_a_selection():
     assert "1 dated as the article states, 1 inferred from the article's wording;" in str(report.summary())
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
-        "Selection: involving António Guterres; of category communication, assessment (2 of 13 events)."
+        "Selection: involving António Guterres (a role in the event, or a claim about it); "
+        "of category communication, assessment (2 of 13 events)."
     )
+    assert Report(actors=["guterres"]).timeline.events["event_id"].tolist() == [  # his claims' events too
+        "reform-protection-of-civilians",
+        "reform-crisis-response",
+        "reform-staff-safety",
+        "weapons-free-zone",
+        "posture-corrective-actions",
+        "sg-letter",
+        "more-to-be-done",
+    ]
     assert Report(start="2017-03-01").timeline.events["event_id"].tolist()[-3:] == [
         "follow-up-mission",
         "sg-letter",
