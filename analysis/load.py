@@ -6,6 +6,7 @@ The tables, read as text by ``reading``, are checked column by column with vecto
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import hashlib
 import re
@@ -81,6 +82,8 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     for raw in raws.values():
         _check_foreign_keys(raw, raws, collector, codes)
     _check_event_dates(raws.get("events"), parsed, collector)
+    _check_stated_dates(raws.get("events"), parsed, collector)
+    _check_events_not_after_their_source(raws.get("events"), raws.get("sources"), parsed, collector)
     _check_event_locations(raws.get("events"), collector, codes)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
     texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
@@ -339,6 +342,74 @@ def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector)
     collector.rows(
         raw, no_note, "date_note", lambda row: f"date_basis is {basis.iat[row]} but date_note does not say {says[basis.iat[row]]}"
     )
+
+
+_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+_TIME_WORD = re.compile(r"[^\W\d_]+|\d+")
+
+
+def _time_words(text: str) -> tuple[set[int], set[int], set[int]]:
+    """The years (four digits), months (English names) and day numbers (one or two digits) that words for a time name."""
+    words = _TIME_WORD.findall(text)
+    years = {int(word) for word in words if word.isdigit() and len(word) == 4}
+    days = {int(word) for word in words if word.isdigit() and len(word) <= 2}
+    months = {_MONTHS[word.lower()] for word in words if word.lower() in _MONTHS}
+    return years, months, days
+
+
+def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector) -> None:
+    """A date the article states is in its words: date_text names the year of start and end, and, as the
+    precision requires, their month and day. Without this, a mistyped stated date would pass as the article's."""
+    if raw is None:
+        return
+    frame = raw.frame
+    start, end = parsed[("events", "start")], parsed[("events", "end")]
+    messages: dict[str, dict[int, str]] = {"date_text": {}, "start": {}, "end": {}}
+    for row in np.flatnonzero((frame["date_basis"] == "stated").to_numpy(dtype=bool)):  # few rows: a loop over them
+        words, precision = frame["date_text"].iat[row], frame["date_precision"].iat[row]
+        if not words.strip():
+            messages["date_text"][row] = "date_basis is stated but date_text is empty: give the article's words for the time"
+            continue
+        years, months, days = _time_words(words)
+        for name, day in (("start", start.iat[row]), ("end", end.iat[row])):
+            missing = []
+            if pd.notna(day) and day.year not in years:
+                missing.append("year")
+            if pd.notna(day) and precision in ("day", "range", "month") and day.month not in months:
+                missing.append("month")
+            if pd.notna(day) and precision in ("day", "range") and day.day not in days:
+                missing.append("day")
+            if missing:
+                what = f"the {' or '.join(missing)} of {name} {day:%Y-%m-%d}"
+                messages[name][row] = f"date_basis is stated but date_text {excerpt(words)!r} does not give {what}"
+    for field_name, by_row in messages.items():
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[list(by_row)] = True
+        collector.rows(raw, mask, field_name, by_row.__getitem__)
+
+
+def _check_events_not_after_their_source(
+    raw: RawTable | None, sources: RawTable | None, parsed: dict, collector: Collector
+) -> None:
+    """No event starts or ends after its source was published: the timeline holds what the article reports."""
+    if raw is None or sources is None:
+        return
+    published = pd.Series(parsed[("sources", "published")].to_numpy(), index=sources.frame["source_id"].to_numpy())
+    published = published[~published.index.duplicated()]  # a duplicate key is reported already
+    day = raw.frame["source_id"].map(published).to_numpy(dtype="datetime64[ns]")
+    source_ids = raw.frame["source_id"]
+    start, end = parsed[("events", "start")].to_numpy(), parsed[("events", "end")].to_numpy()
+    late_start = start > day  # NaT compares False: a missing day is reported already
+    for field_name, late, days in (("start", late_start, start), ("end", (end > day) & ~late_start, end)):
+        collector.rows(
+            raw,
+            late,
+            field_name,
+            lambda row, field_name=field_name, days=days: (
+                f"{field_name} {pd.Timestamp(days[row]):%Y-%m-%d} is after its source {source_ids.iat[row]!r} was "
+                f"published ({pd.Timestamp(day[row]):%Y-%m-%d}): the timeline holds what the article reports"
+            ),
+        )
 
 
 def _check_event_locations(raw: RawTable | None, collector: Collector, codes: _Codes) -> None:

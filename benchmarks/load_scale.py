@@ -122,10 +122,11 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
     month_start = start.astype("datetime64[M]")
     start = np.where(month, month_start.astype("datetime64[D]"), start)
     end = np.where(month, (month_start + 1).astype("datetime64[D]") - 1, end)
-    inferred = rng.random(count) < 0.3
-    notes = np.where(inferred, "Synthetic benchmark row: date inferred for the benchmark.", "")
-    multiline = inferred & (np.arange(count) % MULTILINE_NOTE_EVERY == 0)
-    notes = np.where(multiline, "Synthetic benchmark row:\ndate inferred over two lines.", notes)
+    # Every synthetic date is inferred: a stated one must be in its date_text's words, which are the
+    # article's and name other days.
+    multiline = np.arange(count) % MULTILINE_NOTE_EVERY == 0
+    one_line = "Synthetic benchmark row: date inferred for the benchmark."
+    notes = np.where(multiline, "Synthetic benchmark row:\ndate inferred over two lines.", one_line)
     events = _frame(
         "events",
         {
@@ -137,7 +138,7 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
             "start": np.datetime_as_string(start, unit="D"),
             "end": np.datetime_as_string(end, unit="D"),
             "date_precision": precisions,
-            "date_basis": np.where(inferred, "inferred", "stated"),
+            "date_basis": "inferred",
             "date_note": notes,
             "date_text": real_events["date_text"].to_numpy(dtype=object)[pick],
             "location": real_events["location"].to_numpy(dtype=object)[pick],

@@ -47,6 +47,8 @@ TITLE = TEXT
 # the place is drawn as a place inferred from another passage, with hostile text in both.
 PLACE = f"the hostile place {SCRIPT} $\\frac{{1$ \u202eright-to-left"
 PLACE_WORDS = f"in {PLACE}"
+# A stated date must be in its date_text's words: the hostile text names the fighting's days too.
+DATE_WORDS = f"{VERBATIM} between 8 and 12 July 2016"
 
 
 def text_fields(table):
@@ -58,6 +60,8 @@ def hostile_text(spec) -> str:
         return PLACE
     if spec.name == "location_quote":
         return PLACE_WORDS
+    if spec.name == "date_text":
+        return DATE_WORDS
     return VERBATIM if spec.verbatim else TEXT
 
 
@@ -67,7 +71,7 @@ def hostile_data(tmp_path_factory):
     data = DataCopy(tmp_path_factory.mktemp("hostile") / "data")
     source = data.root / "sources" / "un-news-2017-04-19.md"
     with source.open("a", encoding="utf-8") as handle:
-        handle.write(f"\n\n{VERBATIM} {LONG}\n\n{PLACE_WORDS} {LONG}\n")
+        handle.write(f"\n\n{VERBATIM} {LONG}\n\n{PLACE_WORDS} {LONG}\n\n{DATE_WORDS} {LONG}\n")
     for table in TABLES:
         path = data.csv(table.name)
         with path.open(encoding="utf-8", newline="") as handle:

@@ -170,10 +170,48 @@ def test_unexpected_column(data_copy):
 
 
 def test_end_before_start(data_copy):
-    line = data_copy.line_of("events", "juba-fighting,")
-    data_copy.replace("events", "2016-07-08,2016-07-12,range", "2016-07-08,2016-07-01,range")
+    line = data_copy.line_of("events", "special-investigation,")
+    data_copy.replace("events", "2016-07-08,2017-04-19,approximate", "2016-07-08,2016-07-01,approximate")
     assert only_problem(data_copy.root).endswith(
-        f'events.csv:{line}: event "juba-fighting": end 2016-07-01 is before start 2016-07-08 (field end)'
+        f'events.csv:{line}: event "special-investigation": end 2016-07-01 is before start 2016-07-08 (field end)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        ("2017-07-08,2017-07-12", [("start", "the year of start 2017-07-08"), ("end", "the year of end 2017-07-12")]),
+        ("2016-06-08,2016-07-12", [("start", "the month of start 2016-06-08")]),
+        ("2016-07-08,2016-07-13", [("end", "the day of end 2016-07-13")]),
+        ("2016-07-09,2016-08-12", [("start", "the day of start 2016-07-09"), ("end", "the month of end 2016-08-12")]),
+    ],
+)
+def test_a_stated_date_must_be_in_the_words_of_its_date_text(data_copy, dates, expected):
+    # The fighting's dates are stated: "between 8 and 12 July 2016".
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", f"{dates},range")
+    problems = [problem for problem in problems_of(data_copy.root) if "after its source" not in problem]
+    prefix = f"events.csv:{line}: event \"juba-fighting\": date_basis is stated but date_text 'between 8 and 12 July 2016'"
+    assert len(problems) == len(expected), problems
+    for problem, (field, what) in zip(problems, expected, strict=True):
+        assert problem.endswith(f"{prefix} does not give {what} (field {field})"), problem
+
+
+def test_a_stated_date_needs_the_article_s_words(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "range,stated,,between 8 and 12 July 2016,", "range,stated,,,")
+    assert only_problem(data_copy.root).endswith(
+        f'events.csv:{line}: event "juba-fighting": date_basis is stated but date_text is empty: '
+        "give the article's words for the time (field date_text)"
+    )
+
+
+def test_no_event_is_after_its_source_s_publication(data_copy):
+    line = data_copy.line_of("events", "more-to-be-done,")
+    data_copy.replace("events", "assessment,,2017-04-01,2017-04-19,approximate", "assessment,,2017-04-01,2017-04-20,approximate")
+    assert only_problem(data_copy.root).endswith(
+        f"events.csv:{line}: event \"more-to-be-done\": end 2017-04-20 is after its source 'un-news-2017-04-19' was "
+        "published (2017-04-19): the timeline holds what the article reports (field end)"
     )
 
 
