@@ -549,63 +549,78 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
 # --- 4. reform tracker -------------------------------------------------------------------------
 
 
-def plot_reform_tracker(timeline: Timeline) -> Chart:
-    """The reforms and operations by area: what was done, by whom, and whether an effect is reported.
+EFFECT, ASSESSED, NOTHING = metrics.TRACKER_STATUSES
+# How each status is marked (the gid names its marks, for tests and SVG).
+STATUS_MARKS = {
+    EFFECT: {"color": EFFECT_COLOUR, "fillstyle": "full", "gid": "status-effect"},
+    ASSESSED: {"color": EFFECT_COLOUR, "fillstyle": "left", "markerfacecoloralt": "white", "gid": "status-assessed"},
+    NOTHING: {"color": MUTED, "fillstyle": "full", "markerfacecolor": "white", "gid": "status-none"},
+}
 
-    A table-like chart: rows grouped under their area, a status mark (filled: an effect is
-    reported; open: no effect stated), the measure, its implementer and the reported effect in
-    short text. Above ``MAX_TRACKER_MEASURES`` measures it counts measures per area by status.
+
+def _without_gid(style: dict) -> dict:
+    return {key: value for key, value in style.items() if key != "gid"}
+
+
+def plot_reform_tracker(timeline: Timeline) -> Chart:
+    """The reforms and operations by area: what was done, by whom, and what the article reports of it.
+
+    A table-like chart: rows grouped under their area, a status mark (filled: an effect is reported;
+    half-filled: an assessment, but no effect; open: nothing), the measure, its implementer and the
+    reported effect or assessment in short text. Above ``MAX_TRACKER_MEASURES`` measures it counts
+    measures per area by status.
 
     Returns:
         The Chart; with no reforms or operations, one that says so.
     """
     tracker = metrics.reform_tracker(timeline)
-    note = sources_note(timeline, "Effects are as the article reports them.")
+    note = sources_note(timeline, "Effects and assessments are as the article reports them.")
     if tracker.empty:
         return empty_chart("Reform tracker", "No reforms or operations in this selection", note)
-    has_effect = tracker["reported_effect"].str.strip() != ""
+    status = tracker["status"]
     areas = [a for a in REFORM_AREAS if a in set(tracker["area"].unique())]
     in_area = {a: tracker["area"] == a for a in areas}
-    per_area = ", ".join(f"{label(a)} {m.sum()} ({(has_effect & m).sum()} with effect or assessment)" for a, m in in_area.items())
-    if has_effect.all():
-        reported = "each"
-    elif not has_effect.any():
-        reported = "none"
-    else:
-        reported = f"{has_effect.sum()} and none is stated for {(~has_effect).sum()}"
+    total = {kind: int((status == kind).sum()) for kind in STATUS_MARKS}
+    per_area = ", ".join(
+        f"{label(a)} {m.sum()} ({(m & (status == EFFECT)).sum()} with an effect, {(m & (status == ASSESSED)).sum()} assessed)"
+        for a, m in in_area.items()
+    )
     alt = (
-        f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}: an effect or assessment is reported for "
-        f"{reported}. By area: {per_area}."
+        f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}. The article reports an effect of "
+        f"{total[EFFECT]}, assesses {total[ASSESSED]} without reporting an effect, and reports nothing of "
+        f"{total[NOTHING]}. By area: {per_area}."
     )
     title = (
         f"Reforms and operations the article reports: {counted(len(tracker), 'measure')} in "
-        f"{counted(len(areas), 'area')}, {has_effect.sum()} with a reported effect or assessment"
+        f"{counted(len(areas), 'area')}, an effect reported for {total[EFFECT]}, an assessment alone for {total[ASSESSED]}"
     )
     if len(tracker) > MAX_TRACKER_MEASURES:
-        return _plot_tracker_counts(has_effect, in_area, title, alt, note)
+        return _plot_tracker_counts(status, in_area, title, alt, note)
 
     actors = actor_labels(timeline.actors)
     links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
     implementers = links.groupby("event_id")["actor_id"].agg(lambda ids: ", ".join(actors[i] for i in ids))
     left = {"status": MARGIN_IN, "measure": MARGIN_IN + 0.3, "by": MARGIN_IN + 2.7, "effect": MARGIN_IN + 4.2}
     width = {"measure": 2.25, "by": 1.35, "effect": WIDTH_IN - MARGIN_IN - left["effect"]}
-    layout, depth = [], 0.3  # (top, height, area or None, measure, wrapped texts, has effect)
+    layout, depth = [], 0.3  # (top, height, area or None, measure, wrapped texts)
     for area in areas:
-        layout.append((depth, 0.28, area, None, None, None))
+        layout.append((depth, 0.28, area, None, None))
         depth += 0.28
-        for position, measure in tracker[in_area[area]].iterrows():
-            effect = bool(has_effect[position])
-            said = measure["reported_effect"] if effect else "No effect stated."
+        for _, measure in tracker[in_area[area]].iterrows():
+            said = measure["reported_effect"] if measure["status"] != NOTHING else "Nothing reported."
             texts = {
                 "measure": wrap(measure["title"], width["measure"], BODY_PT, 3),
                 "by": wrap(implementers.get(measure["event_id"], "not stated"), width["by"], SMALL_PT, 4),
                 "effect": wrap(said, width["effect"], SMALL_PT, 4),
             }
             points = max(len(texts["measure"]) * BODY_PT + SMALL_PT, *(len(texts[k]) * SMALL_PT for k in ("by", "effect")))
-            layout.append((depth, points * LINE + 0.12, None, measure, texts, effect))
+            layout.append((depth, points * LINE + 0.12, None, measure, texts))
             depth += points * LINE + 0.12
-    subtitle = "Grouped by area. Status: filled circle, an effect or assessment is reported; open circle, none stated."
-    page = Page(title, subtitle, note, depth + 0.15, legend_height_in(2, 2))
+    subtitle = (
+        "Grouped by area. Status: filled circle, an effect is reported; half-filled, an assessment but no effect; "
+        "open circle, nothing reported."
+    )
+    page = Page(title, subtitle, note, depth + 0.15, legend_height_in(3, 3))
     ax = page.axes(0, WIDTH_IN, depth)
     ax.axis("off")
     ax.set_xlim(0, WIDTH_IN)
@@ -614,9 +629,9 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     for key, heading in (("measure", "Measure"), ("by", "Implemented by"), ("effect", "Reported effect or assessment")):
         page.text(left[key], 0.05, heading, SMALL_PT, weight="bold", color=MUTED, va="top")
     ax.axhline(0.27, linewidth=0.6, **inside)
-    marks: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    marks: dict[str, list[tuple[float, float]]] = {kind: [] for kind in STATUS_MARKS}
     shaded = False
-    for top, height, area, measure, texts, effect in layout:
+    for top, height, area, measure, texts in layout:
         if area is not None:
             heading = f"{label(area)} · {counted(in_area[area].sum(), 'measure')}"
             page.text(MARGIN_IN, top + 0.07, heading, weight="bold", va="top")
@@ -626,56 +641,48 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
         if shaded:
             page.band(top, top + height)
         shaded = not shaded
-        marks[effect].append((left["status"] + 0.1, top + 0.04 + BODY_PT * LINE / 2))
+        marks[measure["status"]].append((left["status"] + 0.1, top + 0.04 + BODY_PT * LINE / 2))
         page.text(left["measure"], top + 0.04, texts["measure"], va="top")
         kind_depth = top + 0.04 + len(texts["measure"]) * BODY_PT * LINE
         page.text(left["measure"], kind_depth, label(measure["category"]), SMALL_PT, color=MUTED, va="top")
         page.text(left["by"], top + 0.05, texts["by"], SMALL_PT, va="top")
-        style = {"color": INK} if effect else {"color": MUTED, "style": "italic"}
+        style = {"color": MUTED, "style": "italic"} if measure["status"] == NOTHING else {"color": INK}
         page.text(left["effect"], top + 0.05, texts["effect"], SMALL_PT, va="top", **style)
-    for effect, xy in marks.items():
+    for kind, xy in marks.items():
         if xy:
             xs, ys = zip(*xy, strict=True)
-            colour = EFFECT_COLOUR if effect else MUTED
-            ax.plot(
-                xs,
-                ys,
-                marker="o",
-                markersize=8,
-                linestyle="none",
-                color=colour,
-                markeredgewidth=1.5,
-                markerfacecolor=colour if effect else "white",
-                gid="status-effect" if effect else "status-none",
-            )
+            ax.plot(xs, ys, marker="o", markersize=8, linestyle="none", markeredgewidth=1.5, **STATUS_MARKS[kind])
     handles = [
-        Line2D([], [], marker="o", linestyle="none", color=EFFECT_COLOUR, label="Effect or assessment reported"),
-        Line2D([], [], marker="o", linestyle="none", color=MUTED, markerfacecolor="white", label="No effect stated"),
+        Line2D([], [], marker="o", linestyle="none", markeredgewidth=1.5, label=kind.capitalize(), **_without_gid(style))
+        for kind, style in STATUS_MARKS.items()
     ]
-    page.legend(handles, depth + 0.15, ncol=2)
+    page.legend(handles, depth + 0.15, ncol=3)
     return Chart(page.figure, title, alt, note)
 
 
-def _plot_tracker_counts(has_effect: pd.Series, in_area: dict, title: str, alt: str, note: str) -> Chart:
-    """The aggregate tracker: measures per area, split by whether an effect is reported."""
+def _plot_tracker_counts(status: pd.Series, in_area: dict, title: str, alt: str, note: str) -> Chart:
+    """The aggregate tracker: measures per area, split by what the article reports of them."""
     row_h = 0.35
     depth = len(in_area) * row_h
-    page = Page(title, "Too many measures to list: measures per area by status.", note, depth + 0.45, legend_height_in(2, 2))
+    page = Page(title, "Too many measures to list: measures per area by status.", note, depth + 0.45, legend_height_in(3, 3))
     ax = page.axes(MARGIN_IN + 1.9, WIDTH_IN - MARGIN_IN - 0.2, depth)
     ax.set_ylim(len(in_area) - 0.5, -0.5)
     ax.set_yticks([])
-    with_effect = np.array([(has_effect & mask).sum() for mask in in_area.values()])
-    without = np.array([(~has_effect & mask).sum() for mask in in_area.values()])
     rows = np.arange(len(in_area))
-    ax.barh(rows, with_effect, 0.6, color=EFFECT_COLOUR, gid="status-effect")
-    ax.barh(rows, without, 0.6, left=with_effect, color="white", edgecolor=MUTED, hatch="////", gid="status-none")
+    looks = {
+        EFFECT: {"facecolor": EFFECT_COLOUR},
+        ASSESSED: {"facecolor": lighter(EFFECT_COLOUR), "edgecolor": EFFECT_COLOUR},
+        NOTHING: {"facecolor": "white", "edgecolor": MUTED, "hatch": "////"},
+    }
+    left = np.zeros(len(in_area))
+    for kind, look in looks.items():
+        counts = np.array([((status == kind) & mask).sum() for mask in in_area.values()])
+        ax.barh(rows, counts, 0.6, left=left, gid=STATUS_MARKS[kind]["gid"], **look)
+        left += counts
     ax.set_xlabel("measures", fontsize=SMALL_PT, color=MUTED)
     ax.xaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
     for row, area in enumerate(in_area):
         page.text(MARGIN_IN, (row + 0.5) * row_h, label(area), va="center")
-    handles = [
-        Patch(facecolor=EFFECT_COLOUR, label="Effect or assessment reported"),
-        Patch(facecolor="white", edgecolor=MUTED, hatch="////", label="No effect stated"),
-    ]
-    page.legend(handles, depth + 0.45, ncol=2)
+    handles = [Patch(label=kind.capitalize(), **look) for kind, look in looks.items()]
+    page.legend(handles, depth + 0.45, ncol=3)
     return Chart(page.figure, title, alt, note)

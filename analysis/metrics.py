@@ -222,8 +222,17 @@ def _joined_by(keys: pd.Series, values: pd.Series, separator: str) -> dict[str, 
     return {key: separator.join(items) for key, items in grouped.items()}
 
 
+# What the article reports of a reform or operation: an effect; an assessment of it but no effect; or
+# nothing. Kept apart so that a report never counts an assessment ("significant work") as an effect.
+TRACKER_STATUSES = ("effect reported", "assessed, no effect reported", "nothing reported")
+
+
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:
-    """The reforms and operations by area: who carried them out and what the article reports of them."""
+    """The reforms and operations by area: who carried them out and what the article reports of them.
+
+    ``reported_effect`` joins the claims of kind effect and assessment about each; ``status`` is one
+    of ``TRACKER_STATUSES``.
+    """
     events = events_in_order(timeline.events)
     measures = events[events["area"].notna()].copy()
     names = timeline.actor_names()
@@ -231,6 +240,8 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     implementers = _joined_by(links["event_id"], links["actor_id"].map(names), ", ")
     reported = timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
     effects = _joined_by(reported["event_id"], reported["statement"], " ")
+    with_effect = set(reported.loc[reported["kind"] == "effect", "event_id"])
+    assessed = set(reported.loc[reported["kind"] == "assessment", "event_id"])
     area_order = list(REFORM_AREAS)
     measures["area"] = measures["area"].astype(str)
     measures["area_rank"] = measures["area"].map(area_order.index)
@@ -247,7 +258,14 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
             "category": measures["category"].astype(str),
             "implemented_by": pd.Series(implemented_by, index=measures.index, dtype=str),
             "reported_effect": pd.Series(reported_effect, index=measures.index, dtype=str),
-            "status": ["effect or assessment reported" if effect else "no effect stated" for effect in reported_effect],
+            "status": [
+                TRACKER_STATUSES[0]
+                if event_id in with_effect
+                else TRACKER_STATUSES[1]
+                if event_id in assessed
+                else TRACKER_STATUSES[2]
+                for event_id in event_ids
+            ],
             "quote": measures["quote"],
             "area_rank": measures["area_rank"],
         }

@@ -18,6 +18,7 @@ from .load import load_timeline
 from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, speaker, text
 from .parallel import forked_map
 from .parameters import DEFAULT_TITLE, check_actors, check_parameters
+from .quotes import normalize_quote
 from .schema import label
 
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
@@ -161,15 +162,18 @@ class Report:
         }
         if name not in builders:
             raise ParameterError(f"unknown table {name!r}; known: {', '.join(TABLE_NAMES)}")
-        caption, frame = builders[name]()
+        caption, frame, quotes = builders[name]()
         heading = '<h2 id="tables">Tables</h2>' if name == TABLE_NAMES[0] else ""
         if frame.empty:
             return Fragment(f'{heading}<h3>{text(caption)}</h3><p class="empty">Nothing in this selection.</p>')
         note = ""
         if len(frame) > MAX_TABLE_ROWS:  # the data files beside the report hold every row
             note = f'<p class="more">The first {MAX_TABLE_ROWS} of {len(frame):,} rows are shown.</p>'
-            frame = frame.head(MAX_TABLE_ROWS)
-        body = frame.to_html(index=False, escape=True, border=0, classes=["data", name], na_rep="")
+            frame, quotes = frame.head(MAX_TABLE_ROWS), quotes[:MAX_TABLE_ROWS]
+        # Every cell escaped here, so that the last column can hold the citations' links.
+        cells = frame.map(lambda value: "" if pd.isna(value) else text(value))
+        cells["Source"] = [" ".join(self.citations.cite(*pair) for pair in _distinct(row)) for row in quotes]
+        body = cells.to_html(index=False, escape=False, border=0, classes=["data", name])
         return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}{note}")
 
     def method(self) -> Fragment:
@@ -203,7 +207,9 @@ class Report:
         names = self.full.actor_names()
         return selection_sentence(self.parameters, names, len(self.timeline.events), len(self.full.events), escape=text)
 
-    def _events_table(self) -> tuple[str, pd.DataFrame]:
+    # Each table's builder gives its caption, its rows, and for each row the (source_id, quote) pairs it rests on.
+
+    def _events_table(self) -> tuple[str, pd.DataFrame, list]:
         events = metrics.events_in_order(self.timeline.events)
         frame = pd.DataFrame(
             {
@@ -217,9 +223,9 @@ class Report:
                 ),
             }
         )
-        return "Events, in date order", frame
+        return "Events, in date order", frame, [[pair] for pair in zip(events["source_id"], events["quote"], strict=True)]
 
-    def _cost_table(self) -> tuple[str, pd.DataFrame]:
+    def _cost_table(self) -> tuple[str, pd.DataFrame, list]:
         cost = metrics.human_cost(self.timeline)
         frame = pd.DataFrame(
             {
@@ -230,27 +236,46 @@ class Report:
                 "How": cost["rule"],
             }
         )
-        return "Reported human cost", frame
+        return "Reported human cost", frame, [[pair] for pair in zip(cost["source_id"], cost["quote"], strict=True)]
 
-    def _reforms_table(self) -> tuple[str, pd.DataFrame]:
+    def _reforms_table(self) -> tuple[str, pd.DataFrame, list]:
         tracker = metrics.reform_tracker(self.timeline)
+        events, claims = self.timeline.events, self.timeline.claims
+        source_of = dict(zip(events["event_id"], events["source_id"], strict=True))
+        reported = claims[claims["kind"].isin(["effect", "assessment"])]
+        said_of: dict[str, list[tuple[str, str]]] = {}  # the effects and assessments of each measure
+        for event_id, source_id, quote in zip(reported["event_id"], reported["source_id"], reported["quote"], strict=True):
+            said_of.setdefault(event_id, []).append((source_id, quote))
+        quotes = [
+            [(source_of[event_id], quote), *said_of.get(event_id, [])]
+            for event_id, quote in zip(tracker["event_id"], tracker["quote"], strict=True)
+        ]
         frame = pd.DataFrame(
             {
                 "Area": tracker["area"].map(label),
                 "Measure": tracker["title"],
                 "Carried out by": tracker["implemented_by"],
+                "The article reports": tracker["status"].str.capitalize(),
                 "Reported effect or assessment": tracker["reported_effect"].replace("", "not stated"),
             }
         )
-        return "Reforms and measures, by area", frame
+        return "Reforms and measures, by area", frame, quotes
 
-    def _remaining_table(self) -> tuple[str, pd.DataFrame]:
+    def _remaining_table(self) -> tuple[str, pd.DataFrame, list]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actor_names()
         who = [speaker(actor, names) for actor in remaining["actor_id"]]
         who = [name[:1].upper() + name[1:] for name in who]  # a cell's first word: "The article"
         frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
-        return "What remains to be done", frame
+        return "What remains to be done", frame, [[pair] for pair in zip(remaining["source_id"], remaining["quote"], strict=True)]
+
+
+def _distinct(quotes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (source_id, quote) pairs, each cited once: a measure's assessment may be the very sentence that reports it."""
+    kept: dict[tuple[str, str], tuple[str, str]] = {}
+    for source_id, quote in quotes:
+        kept.setdefault((source_id, normalize_quote(quote)), (source_id, quote))
+    return list(kept.values())
 
 
 def build_report(**parameters) -> Report:

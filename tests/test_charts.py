@@ -423,23 +423,35 @@ def test_actor_matrix_filter_draws_fewer_marks(crisis):
 def test_reform_tracker_marks_status_per_measure(real):
     chart = charts.plot_reform_tracker(real)
     (effect,) = with_gid(chart, "status-effect", Line2D)
+    (assessed,) = with_gid(chart, "status-assessed", Line2D)
     (none,) = with_gid(chart, "status-none", Line2D)
-    assert (len(effect.get_xdata()), len(none.get_xdata())) == (6, 2)
+    # One effect (the weapons-free zone); "significant work" and "positive change" only assess.
+    assert (len(effect.get_xdata()), len(assessed.get_xdata()), len(none.get_xdata())) == (1, 5, 2)
     assert none.get_markerfacecolor() == "white"
+    assert assessed.get_fillstyle() == "left" and assessed.get_markerfacecoloralt() == "white"
     drawn = all_text(chart)
     for area in ("Protection of civilians · 4 measures", "Crisis response", "Staff safety", "Posture"):
         assert area in drawn
     assert "UNMISS, troop and police contributing countries" in drawn
     # The article reports them, but does not tie each to the investigation: the title claims no cause.
     assert chart.title.startswith("Reforms and operations the article reports: 8 measures in 5 areas")
-    assert "an effect or assessment is reported for 6 and none is stated for 2" in chart.alt_text
+    assert chart.title.endswith("an effect reported for 1, an assessment alone for 5")
+    assert chart.alt_text.startswith(
+        "8 measures in 5 areas. The article reports an effect of 1, assesses 5 without reporting an effect, "
+        "and reports nothing of 2. By area: Protection of civilians 4 (1 with an effect, 1 assessed),"
+    )
+    legend = [text.get_text() for text in chart.figure.legends[0].get_texts()]
+    assert legend == ["Effect reported", "Assessed, no effect reported", "Nothing reported"]
 
 
-def test_reform_tracker_says_each_when_every_measure_has_an_effect(real):
+def test_reform_tracker_of_reforms_alone_marks_no_measure_as_nothing_reported(real):
     reforms = metrics.filter_timeline(real, None, None, [], ["reform"])
     chart = charts.plot_reform_tracker(reforms)
-    assert "6 measures in 5 areas: an effect or assessment is reported for each." in chart.alt_text
-    assert "none is stated for 0" not in chart.alt_text
+    assert "6 measures in 5 areas. The article reports an effect of 1, assesses 5 without reporting an effect, " in (
+        chart.alt_text
+    )
+    assert "reports nothing of 0." in chart.alt_text
+    assert with_gid(chart, "status-none") == []
 
 
 def test_reform_tracker_without_measures_says_so(crisis):
@@ -474,7 +486,10 @@ def test_counted_charts_say_which_events_name_no_actor_and_which_measures_no_eff
     )
     assert "The article names no actor for 1 event." in all_text(matrix)
     tracker = charts.plot_reform_tracker(timeline)
-    assert "45 measures in 1 area: an effect or assessment is reported for none." in tracker.alt_text
+    assert "45 measures in 1 area. The article reports an effect of 0, assesses 0 without reporting an effect, " in (
+        tracker.alt_text
+    )
+    assert [bar.get_width() for bar in with_gid(tracker, "status-effect", Rectangle)] == [0]
 
 
 # --- all charts --------------------------------------------------------------------------------

@@ -442,12 +442,8 @@ def test_reform_tracker_by_area_with_implementers_and_reported_effects(timeline)
             "implemented_by": ["Gamma", "not stated", "not stated", "Beta, Alpha"],
             # Only effect and assessment claims count; 'remaining' and 'basis' do not.
             "reported_effect": ["Crime fell. Good work.", "Late work noted.", "", ""],
-            "status": [
-                "effect or assessment reported",
-                "effect or assessment reported",
-                "no effect stated",
-                "no effect stated",
-            ],
+            # e-poc-early has an effect (and an assessment); e-poc-late only an assessment.
+            "status": ["effect reported", "assessed, no effect reported", "nothing reported", "nothing reported"],
             "quote": ["Quote of e-poc-early.", "Quote of e-poc-late.", "Quote of e-crisis.", "Quote of e-posture."],
         }
     )
@@ -465,7 +461,7 @@ def test_reform_tracker_orders_areas_as_the_schema_not_alphabetically():
     tracker = metrics.reform_tracker(make_timeline(events))
     assert tracker["area"].tolist() == areas
     assert tracker["implemented_by"].tolist() == ["not stated"] * 5
-    assert tracker["status"].tolist() == ["no effect stated"] * 5
+    assert tracker["status"].tolist() == ["nothing reported"] * 5
     assert tracker.dtypes.map(str).tolist() == ["str"] * 8  # text columns, even when nothing is found
 
 
@@ -480,6 +476,13 @@ def test_reform_tracker_of_the_real_timeline():
         "reform-staff-safety",
         "training-and-monitoring",
         "posture-corrective-actions",
+    ]
+    # The article reports an effect of one measure; "significant work" and "positive change" assess others.
+    statuses = dict(zip(tracker["event_id"], tracker["status"], strict=True))
+    assert [event_id for event_id, status in statuses.items() if status == "effect reported"] == ["weapons-free-zone"]
+    assert [event_id for event_id, status in statuses.items() if status == "nothing reported"] == [
+        "dismounted-patrols",
+        "cordon-and-search",
     ]
     implementers = dict(zip(tracker["event_id"], tracker["implemented_by"], strict=True))
     assert implementers["weapons-free-zone"] == "not stated"

@@ -515,7 +515,16 @@ def test_report_of_the_whole_article():
     assert len(page.select("ol.sources > li")) == 18
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
-    places = [row.find_all("td")[-1].get_text() for row in tables[0].tbody.find_all("tr")]
+    for table in tables:  # every row leads back to the sentences it rests on
+        assert table.thead.find_all("th")[-1].get_text() == "Source"
+        for row in table.tbody.find_all("tr"):
+            links = row.find_all("td")[-1].find_all("a")
+            assert links and all(link["href"].startswith("#source-") for link in links), row
+    measures = {row.find_all("td")[1].get_text(): row.find_all("td")[-1].get_text() for row in tables[2].tbody.find_all("tr")}
+    assert len(measures["Dismounted patrols day and night"].split()) == 1  # its own sentence, and nothing said of it
+    assert len(measures["Work to enhance UNMISS's ability to protect civilians"].split()) == 1  # assessed in that sentence
+    assert len(measures["Weapons-free zone around the POC sites and UN House in Juba"].split()) == 2  # and its effect
+    places = [row.find_all("td")[-2].get_text() for row in tables[0].tbody.find_all("tr")]
     assert places[0] == "Juba (inferred from another passage)"  # the Juba fighting, whose quote does not name it
     assert "within the POC sites" in places and sum("inferred" in place for place in places) == 1
     cost = [[cell.get_text() for cell in row.find_all("td")] for row in tables[1].tbody.find_all("tr")]
@@ -566,9 +575,11 @@ def test_a_chart_with_nothing_to_show_is_one_line_and_a_missing_effect_is_said()
     )
     assert "<img" in str(crisis.chart("human_cost"))
     rows = BeautifulSoup(str(Report().table("reforms")), "html.parser").select("tbody tr")
-    effects = {row.find_all("td")[1].get_text(): row.find_all("td")[3].get_text() for row in rows}
-    assert effects["Dismounted patrols day and night"] == "not stated"
-    assert effects["Weapons-free zone around the POC sites and UN House in Juba"].startswith("The weapons-free zone has")
+    cells = {row.find_all("td")[1].get_text(): [cell.get_text() for cell in row.find_all("td")[3:5]] for row in rows}
+    assert cells["Dismounted patrols day and night"] == ["Nothing reported", "not stated"]
+    wfz_status, wfz_effect = cells["Weapons-free zone around the POC sites and UN House in Juba"]
+    assert wfz_status == "Effect reported" and wfz_effect.startswith("The weapons-free zone has")
+    assert cells["Changes to training and performance monitoring of peacekeepers"][0] == "Assessed, no effect reported"
 
 
 def test_report_of_an_empty_selection():
