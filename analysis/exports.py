@@ -269,6 +269,6 @@ def index_html(manifests: list[dict]) -> str:
         f'<style>{css}</style></head><body><main class="report"><h1>Reports</h1>'
         '<p class="subtitle">Every report variant, rendered from the source-cited timeline of the UN News article '
         "of 19 April 2017 on UNMISS.</p>"
-        '<table class="data"><thead><tr><th>Report</th><th>Selection</th><th>Dates shown</th><th>Events</th>'
+        '<table class="data"><thead><tr><th>Report</th><th>Selection</th><th>Dates of the events shown</th><th>Events</th>'
         f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></main></body></html>\n"
     )

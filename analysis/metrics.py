@@ -250,6 +250,8 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     event_ids = measures["event_id"].tolist()
     implemented_by = [implementers.get(event_id, "not stated") for event_id in event_ids]
     reported_effect = [effects.get(event_id, "") for event_id in event_ids]
+    effect, assessment, nothing = TRACKER_STATUSES
+    status = [effect if event_id in with_effect else assessment if event_id in assessed else nothing for event_id in event_ids]
     result = pd.DataFrame(
         {
             "event_id": measures["event_id"],
@@ -258,14 +260,7 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
             "category": measures["category"].astype(str),
             "implemented_by": pd.Series(implemented_by, index=measures.index, dtype=str),
             "reported_effect": pd.Series(reported_effect, index=measures.index, dtype=str),
-            "status": [
-                TRACKER_STATUSES[0]
-                if event_id in with_effect
-                else TRACKER_STATUSES[1]
-                if event_id in assessed
-                else TRACKER_STATUSES[2]
-                for event_id in event_ids
-            ],
+            "status": pd.Series(status, index=measures.index, dtype=str),
             "quote": measures["quote"],
             "area_rank": measures["area_rank"],
         }

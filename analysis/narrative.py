@@ -13,6 +13,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from . import metrics
@@ -215,8 +216,31 @@ def _by_event(frame: pd.DataFrame, event_ids) -> dict[str, list[dict]]:
     return grouped
 
 
-def executive_summary(timeline: Timeline, citations: Citations) -> str:
-    """A few cited sentences: the span, one sentence per phase, the human cost, what remains."""
+def _within_window(events: pd.DataFrame, start, end) -> str:
+    """' Only 1 of them is dated wholly within the selected dates; …', or nothing when all are or no window is set."""
+    if start is None and end is None:
+        return ""
+    inside = np.ones(len(events), dtype=bool)
+    if start is not None:
+        inside &= (events["start"] >= start).to_numpy()
+    if end is not None:
+        inside &= (events["end"] <= end).to_numpy()
+    within = int(inside.sum())
+    if within == len(events):
+        return ""
+    if within == 0:
+        return " None of them is dated wholly within the selected dates: their possible dates only overlap them."
+    verb = "is" if within == 1 else "are"
+    return (
+        f" Only {within:,} of them {verb} dated wholly within the selected dates; the others' possible dates only overlap them."
+    )
+
+
+def executive_summary(timeline: Timeline, citations: Citations, window: tuple = (None, None)) -> str:
+    """A few cited sentences: the span, one sentence per phase, the human cost, what remains.
+
+    ``window`` is the selection's first and last day (None: open); the events it keeps may only overlap it.
+    """
     events = metrics.events_in_order(timeline.events)
     if events.empty:
         return '<p class="empty">No events match this selection.</p>'
@@ -225,7 +249,7 @@ def executive_summary(timeline: Timeline, citations: Citations) -> str:
     parts.append(
         f"<p>This report covers {counted(len(events), 'event')} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
-        f"{counted(source_count, 'source')}. "
+        f"{counted(source_count, 'source')}.{_within_window(events, *window)} "
         f"Dates: {metrics.dating_phrase(events)}; those not stated are shown as spans from the earliest to the "
         "latest day they allow, and each has a note saying how it was inferred or why it is assumed.</p>"
     )

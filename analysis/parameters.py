@@ -95,6 +95,8 @@ def check_value(name: str, value, origin: str = ""):
         raise ParameterError(f"{origin}parameter {name!r} must be text, got {type(value).__name__} {value!r}")
     if kind == "date":
         return _check_date(name, value, origin)
+    if kind == "text" and value and not value.strip():  # a blank title would be an empty heading and index link
+        raise ParameterError(f"{origin}parameter {name!r} is white space alone: leave it empty for the default")
     return value
 
 

@@ -321,8 +321,11 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
         + "\n",
     }
     names = full.actor_names()
+    selection = selection_sentence(parameters, names, len(events), len(full.events))
+    if events.empty:  # rendered all the same (it says so), but a mistyped year should not go unnoticed
+        log.warning("report %r: no event matches its parameters. %s", job.name, selection)
     job.shown = {
-        "selection": selection_sentence(parameters, names, len(events), len(full.events)),
+        "selection": selection,
         "events": len(events),
         "date_range": [
             events["start"].min().strftime("%Y-%m-%d") if len(events) else None,

@@ -75,7 +75,7 @@ class Report:
         self.full = full
         self.timeline = metrics.filter_timeline(full, **self.parameters)
         self.citations = Citations(full.sources, full.source_texts)
-        self._summary = executive_summary(self.timeline, self.citations)
+        self._summary = executive_summary(self.timeline, self.citations, (self.parameters["start"], self.parameters["end"]))
         self._sections = phase_sections(self.timeline, self.citations)
         self._phases = metrics.summarize_phases(self.timeline.events)
 
@@ -174,7 +174,7 @@ class Report:
         cells = frame.map(lambda value: "" if pd.isna(value) else text(value))
         cells["Source"] = [" ".join(self.citations.cite(*pair) for pair in _distinct(row)) for row in quotes]
         body = cells.to_html(index=False, escape=False, border=0, classes=["data", name])
-        return Fragment(f"{heading}<h3>{text(caption)}</h3>{body}{note}")
+        return Fragment(f'{heading}<h3>{text(caption)}</h3><div class="table-scroll">{body}</div>{note}')
 
     def method(self) -> Fragment:
         phases = "; ".join(f"{label_} ({', '.join(categories)})" for label_, categories in metrics.PHASES.values())

@@ -132,3 +132,15 @@ def test_a_relative_data_folder_is_taken_from_where_it_was_given(tmp_path):
         page = out / f"{name}.html"
         command = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").find("footer").find("code").get_text()
         assert shlex.split(command)[-1] == f"data_dir={folder}"
+
+
+def test_an_empty_selection_is_rendered_with_a_warning(tmp_path):
+    result = run(
+        "render", "--report", "crisis", "-p", "start=2020-01-01", "-p", "end=", "--format", "html", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "report 'crisis': no event matches its parameters. "
+        "Selection: events whose recorded dates overlap 1 January 2020 to the end (0 of 13 events).\n"
+    )
+    assert "No events match this selection." in (tmp_path / "crisis.html").read_text(encoding="utf-8")

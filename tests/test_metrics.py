@@ -495,6 +495,7 @@ def test_reform_tracker_of_the_real_timeline():
 def test_reform_tracker_without_areas_is_empty(timeline):
     tracker = metrics.reform_tracker(metrics.filter_timeline(timeline, categories=["violence"]))
     assert tracker.empty
+    assert tracker.dtypes.map(str).tolist() == ["str"] * 8  # text columns still: a table can take .str of them
     assert list(tracker.columns) == [
         "event_id",
         "area",

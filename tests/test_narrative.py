@@ -542,6 +542,13 @@ def test_report_of_a_selection():
     )
     assert [a["href"] for a in header.select("nav a")][2:4] == ["#phase-crisis", "#phase-investigation"]
     assert "1 dated as the article states, 1 inferred from the article's wording;" in str(report.summary())
+    # The investigation only overlaps July 2016: the summary does not let "2 events" pass for two July events.
+    assert (
+        "drawn from 1 source. Only 1 of them is dated wholly within the selected dates; the others' possible "
+        "dates only overlap them."
+    ) in str(report.summary())
+    assert "wholly within" not in str(Report(start="2016-07-08", end="2017-04-19").summary())
+    assert "None of them is dated wholly" in str(Report(start="2016-07-10", end="2016-07-10").summary())
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
         "Selection: involving António Guterres (a role in the event, or a claim about it); "
@@ -587,7 +594,8 @@ def test_report_of_an_empty_selection():
     assert "No events match this selection." in str(report.summary())
     assert "No events match this selection." in str(report.sections())
     assert "No statements are cited in this selection." in str(report.sources())
-    assert "Nothing in this selection." in str(report.table("events"))
+    for table in ("events", "human_cost", "reforms", "remaining"):
+        assert "Nothing in this selection." in str(report.table(table))
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ def test_text_stays_text_exactly_as_typed(text):
         ("end=yesterday", "parameter 'end' must be a date YYYY-MM-DD"),
         ("categories=violence,riots", "unknown category 'riots'"),
         ("actors=Guterres", "'Guterres' is not an id"),
+        ("title= \t ", "parameter 'title' is white space alone: leave it empty for the default"),
     ],
 )
 def test_bad_values_are_refused(assignment, message):
