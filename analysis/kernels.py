@@ -175,6 +175,10 @@ def register_engine() -> str:
             return manager.nb
 
     papermill_engines.register(ENGINE_NAME, SaveOnExceptionEngine)
+    # nbclient logs through papermill's logger ("Timeout waiting for execute reply (2s).") before it
+    # raises what the render reports in its own words. With no handler of its own, Python's last-resort
+    # handler printed that as a stray line; a program that configures logging still gets it.
+    logging.getLogger("papermill").addHandler(logging.NullHandler())
     return ENGINE_NAME
 
 

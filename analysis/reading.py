@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from .errors import Problem
 from .limits import size_problem
 from .schema import Table
 
+UNPARSED_NOTE = "this file's values are checked once it can be read"
 # A rule broken on many rows is reported row by row up to this count, then summarized.
 MAX_PROBLEMS_PER_RULE = 50
 _BOM = b"\xef\xbb\xbf"
@@ -197,7 +198,10 @@ def read_table(table: Table, path: Path, collector: Collector, max_bytes: int | 
             if data is None:
                 return None
             problems = utf8_problems(data, label) or _structure_problems(data[start:], len(header), label)
-            collector.problems.extend(problems or [Problem(label, "cannot be parsed as CSV")])
+            problems = problems or [Problem(label, "cannot be parsed as CSV")]
+            # Its values are not checked until it parses: say so, lest a fix seem to bring new problems.
+            problems[-1] = replace(problems[-1], message=f"{problems[-1].message} ({UNPARSED_NOTE})")
+            collector.problems.extend(problems)
             return None
         except OSError as error:  # the file changed or vanished while pyarrow read it
             collector.add(Problem(label, f"cannot read: {error.strerror or error}", missing_input=True))

@@ -901,6 +901,20 @@ def test_case_26_cell_timeout(capsys, notebook_with, out):
     assert_invariants(out, before, pids={os.getpid()})
 
 
+@pytest.mark.slow
+def test_case_26_a_timeout_is_told_in_one_line(driver, out, tmp_path):
+    config = {"notebook": str(tiny_notebook(tmp_path / "notebook", "import time\ntime.sleep(3600)"))}
+    run = finish(
+        start(
+            driver_argv(driver, config, "render", "--report", "crisis", "--out", str(out), "--format", "html", "--timeout", "2"),
+            tmp_path,
+        )
+    )
+    assert run.code == 70, run.stderr
+    # Only ours: not nbclient's "Timeout waiting for execute reply (2s)." before it.
+    assert run.stderr.startswith("report 'crisis': notebook ") and len(run.stderr.splitlines()) == 1, run.stderr
+
+
 def test_case_26_timeout_must_be_positive(out, tmp_path):
     # papermill reads a timeout of 0 as "no limit": refused.
     refused_render(out, tmp_path, 64, "--timeout must be at least 1 second, got 0", "--timeout", "0")

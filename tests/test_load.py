@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import TimelineError, load_timeline
+from analysis.reading import UNPARSED_NOTE
 from analysis.schema import TABLES
 
 ARTICLE = Path(__file__).resolve().parent.parent / "data" / "sources" / "un-news-2017-04-19.md"
@@ -129,20 +130,21 @@ def test_utf8_with_bom_is_accepted(data_copy):
 def test_extra_field(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
     data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla,party,EXTRA")
-    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 4")
+    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 4 ({UNPARSED_NOTE})")
 
 
 def test_missing_field(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
     data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla")
-    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 2")
+    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 2 ({UNPARSED_NOTE})")
 
 
 def test_unterminated_quote(data_copy):
     lines = data_copy.lines("event_actors")
     lines[3] = '"' + lines[3]
     data_copy.write_lines("event_actors", lines)
-    assert only_problem(data_copy.root).endswith("event_actors.csv:4: quoted field opened here is never closed")
+    problem = only_problem(data_copy.root)
+    assert problem.endswith(f"event_actors.csv:4: quoted field opened here is never closed ({UNPARSED_NOTE})")
 
 
 def test_empty_file_and_header_only(data_copy):
