@@ -206,18 +206,26 @@ def _date_objects(days) -> list[dict]:
 def timelinejs(timeline, title: str) -> dict:
     """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
     from .metrics import events_in_order
-    from .narrative import PLACE_FROM_ANOTHER_PASSAGE, date_phrases
+    from .narrative import PLACE_FROM_ANOTHER_PASSAGE, date_phrases, format_day
 
     ordered = events_in_order(timeline.events)
     starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
     is_range = (ordered["end"] != ordered["start"]).to_numpy()
+    credits = {  # each event's quote is credited to its source, as the report's sources list does
+        source.source_id: html.escape(
+            f"Source: {source.publisher + ', ' if source.publisher else ''}“{source.title}”, {format_day(source.published)}."
+        )
+        for source in timeline.sources.itertuples()
+    }
     events = []
     # Columns as lists: iterating an Arrow-backed column makes a Python object one call at a time.
-    columns = ["event_id", "title", "summary", "quote", "location", "location_quote"]
+    columns = ["event_id", "title", "summary", "quote", "source_id", "date_note", "location", "location_quote"]
     texts = [ordered[column].tolist() for column in columns] + [ordered["category"].astype(str).tolist()]
     for row, event in enumerate(zip(*texts, date_phrases(ordered), strict=True)):
-        event_id, headline, summary, quote, location, location_quote, category, phrase = event
-        body = f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote>"
+        event_id, headline, summary, quote, source_id, date_note, location, location_quote, category, phrase = event
+        body = f"<p>{html.escape(summary)}</p><blockquote>{html.escape(quote)}</blockquote><p>{credits.get(source_id, '')}</p>"
+        if date_note:  # why a date not stated is where it is: the report gives it under each event too
+            body += f"<p>{html.escape(phrase)}: {html.escape(date_note)}</p>"
         if location_quote:
             place = f"<p>{PLACE_FROM_ANOTHER_PASSAGE}: {html.escape(location)}</p>"
             body += f"{place}<blockquote>{html.escape(location_quote)}</blockquote>"

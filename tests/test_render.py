@@ -156,6 +156,15 @@ def test_timelinejs_json_has_the_format(rendered):
     )
     others = data["events"][1:]
     assert others and all("Place" not in event["text"]["text"] for event in others)
+    # Re-displayed elsewhere, each event keeps its source and, where its date is not stated, why it is where it is.
+    title = "Peacekeepers in South Sudan working to strengthen protection of civilians – UN chief"
+    credit = f"<p>Source: UN News, “{title}”, 19 April 2017.</p>"
+    assert all(credit in event["text"]["text"] for event in data["events"])
+    assert (
+        "<p>At some time between 8 July 2016 and 19 April 2017 (date inferred): It cannot have begun before"
+        in (others[0]["text"]["text"])
+    )
+    assert "(date" not in first["text"]["text"]  # stated: no note
 
 
 def test_unchanged_inputs_are_skipped_and_files_untouched(rendered):
