@@ -101,14 +101,24 @@ def check_value(name: str, value, origin: str = ""):
 
 
 def check_parameters(values: dict, origin: str = "") -> dict:
-    """Every parameter with its default filled in, checked one by one and together (start <= end)."""
+    """Every parameter with its default filled in, checked one by one and together (start <= end).
+
+    Raises:
+        ParameterError: naming every problem, one a line.
+    """
     checked = {spec.name: spec.default for spec in PARAMETERS}
+    problems = []
     for name, value in values.items():
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise ParameterError(f"{origin}parameter name {name!r} is not a lowercase identifier")
-        checked[name] = check_value(name, value, origin)
+        try:
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                raise ParameterError(f"{origin}parameter name {name!r} is not a lowercase identifier")
+            checked[name] = check_value(name, value, origin)
+        except ParameterError as error:
+            problems.append(str(error))
     if checked["start"] and checked["end"] and checked["start"] > checked["end"]:
-        raise ParameterError(f"{origin}start {checked['start']} is after end {checked['end']}")
+        problems.append(f"{origin}start {checked['start']} is after end {checked['end']}")
+    if problems:
+        raise ParameterError("\n".join(problems))
     return checked
 
 
@@ -189,25 +199,37 @@ def load_variants(path: Path | None = None) -> list[Variant]:
     if not isinstance(entries, list) or not entries:
         raise ParameterError(f"{label}: declare at least one [[report]] table")
     variants: list[Variant] = []
+    names: set[str] = set()
+    problems = []  # every variant's, so that one run shows them all
     for number, entry in enumerate(entries, start=1):
         origin = f"{label}: report {number}: "
         if not isinstance(entry, dict):
-            raise ParameterError(f"{origin}must be a [[report]] table, got {type(entry).__name__} {entry!r}")
+            problems.append(f"{origin}must be a [[report]] table, got {type(entry).__name__} {entry!r}")
+            continue
         unknown = set(entry) - {"name", "title", "parameters"}
         if unknown:
-            raise ParameterError(f"{origin}unknown key(s) {', '.join(sorted(unknown))}; expected name, title, parameters")
-        name, title = entry.get("name"), entry.get("title", "")
+            problems.append(f"{origin}unknown key(s) {', '.join(sorted(unknown))}; expected name, title, parameters")
+        name, title, parameters = entry.get("name"), entry.get("title", ""), entry.get("parameters", {})
         if not isinstance(name, str) or not _SLUG.fullmatch(name):
-            raise ParameterError(f"{origin}name must be a lowercase slug, got {name!r}")
-        if name in {variant.name for variant in variants}:
-            raise ParameterError(f"{origin}duplicate name {name!r}")
+            problems.append(f"{origin}name must be a lowercase slug, got {name!r}")
+        elif name in names:
+            problems.append(f"{origin}duplicate name {name!r}")
+        else:
+            names.add(name)
+            origin = f"{label}: report {name!r}: "
         if not isinstance(title, str):
-            raise ParameterError(f"{origin}title must be text")
-        parameters = entry.get("parameters", {})
+            problems.append(f"{origin}title must be text")
         if not isinstance(parameters, dict):
-            raise ParameterError(f"{origin}parameters must be a table")
-        check_parameters({"title": title, **parameters}, origin=f"{label}: report {name!r}: ")
+            problems.append(f"{origin}parameters must be a table")
+            continue
+        try:
+            check_parameters({"title": title if isinstance(title, str) else "", **parameters}, origin=origin)
+        except ParameterError as error:
+            problems.append(str(error))
+            continue
         variants.append(Variant(name, title, dict(parameters)))
+    if problems:
+        raise ParameterError("\n".join(problems))
     return variants
 
 

@@ -521,7 +521,7 @@ def test_case_06_wrong_type_in_a_number_column_and_in_the_toml(data_copy, driver
     # TOML analog of `title: [a, b]`: a usage error (64) naming the file, the report and the key.
     before = published(out)
     for text, message in [
-        ('[[report]]\nname = "crisis"\ntitle = ["a", "b"]\n', "variants.toml: report 1: title must be text"),
+        ('[[report]]\nname = "crisis"\ntitle = ["a", "b"]\n', "variants.toml: report 'crisis': title must be text"),
         (
             '[[report]]\nname = "crisis"\nparameters = { start = ["a"] }\n',
             "variants.toml: report 'crisis': parameter 'start' must be text, got list ['a']",
@@ -816,7 +816,7 @@ def test_case_22_hostile_values_stay_text_or_are_refused(driver, out, tmp_path):
     before = published(out)
     variants = toml_variants(tmp_path, '[[report]]\nname = "crisis"\ntitle = { omap = 1 }\n')
     run = render_with_variants(driver, variants, out, tmp_path)
-    assert run.code == 64 and "report 1: title must be text" in run.stderr, run.stderr
+    assert run.code == 64 and "report 'crisis': title must be text" in run.stderr, run.stderr
     assert_invariants(out, before)
 
 

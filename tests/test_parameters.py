@@ -147,6 +147,30 @@ def test_malformed_variants_file(tmp_path):
         load_variants(bad)
 
 
+def test_every_problem_of_a_variants_file_is_told_at_once(tmp_path):
+    variants = tmp_path / "mine.toml"
+    variants.write_text(
+        "[[report]]\n"
+        'name = "Guterres Only"\n'
+        'parameters = { start = 2017-03-01, actors = "guterres", end = "2016-01-01" }\n'
+        "[[report]]\n"
+        'name = "ok"\n'
+        'title = "  "\n'
+        "[[report]]\n"
+        'name = "ok"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ParameterError) as caught:
+        load_variants(variants)
+    assert str(caught.value).splitlines() == [
+        f"{variants}: report 1: name must be a lowercase slug, got 'Guterres Only'",
+        f"{variants}: report 1: parameter 'start' must be text, got the TOML date 2017-03-01: write it in quotes",
+        f"{variants}: report 1: parameter 'actors' must be a list of text, got 'guterres'",
+        f"{variants}: report 'ok': parameter 'title' is white space alone: leave it empty for the default",
+        f"{variants}: report 3: duplicate name 'ok'",
+    ]
+
+
 def test_every_spec_has_help():
     assert all(spec.help for spec in SPECS.values())
 
