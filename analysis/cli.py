@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import gc
 import math
 import signal
@@ -101,8 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parameters_epilog() -> str:
-    rows = "\n".join(f"  {spec.name:<11} {spec.help}" for spec in PARAMETERS)
-    return f"parameters (-p NAME=VALUE):\n{rows}"
+    rows = []
+    for spec in PARAMETERS:
+        rows.append(f"  {spec.name:<11} {spec.help}")
+        if spec.name == "actors":
+            rows.append(f"  {'':<11} {_shipped_actors()}")
+    return "parameters (-p NAME=VALUE):\n" + "\n".join(rows)
+
+
+def _shipped_actors() -> str:
+    """The shipped data's actor ids, for the help; read as plain CSV (the help must not need pandas)."""
+    path = paths.timeline_dir(paths.DATA_DIR) / "actors.csv"
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            ids = [row["actor_id"] for row in csv.DictReader(file)]
+    except (OSError, ValueError, KeyError, csv.Error):
+        return f"(actor ids: see {paths.display(path)})"
+    return f"(actor ids of the shipped data: {', '.join(ids)})"
 
 
 def _add_data_option(parser: argparse.ArgumentParser) -> None:

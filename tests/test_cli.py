@@ -7,8 +7,9 @@ import shlex
 import subprocess
 import sys
 
+import pandas as pd
 from bs4 import BeautifulSoup
-from conftest import REPO, DataCopy
+from conftest import DATA, REPO, DataCopy
 
 from analysis import startup
 
@@ -21,6 +22,13 @@ def test_help_lists_commands_and_exit_codes():
     result = run("--help")
     assert result.returncode == 0
     assert "validate" in result.stdout and "65  input data invalid" in result.stdout
+
+
+def test_render_help_lists_the_shipped_actor_ids():
+    lines = run("render", "--help").stdout.splitlines()
+    actors = next(number for number, line in enumerate(lines) if line.startswith("  actors "))
+    ids = lines[actors + 1].strip().removeprefix("(actor ids of the shipped data: ").removesuffix(")").split(", ")
+    assert ids == pd.read_csv(DATA / "timeline" / "actors.csv")["actor_id"].tolist()
 
 
 def test_validate_shipped_data_prints_one_line():
