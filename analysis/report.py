@@ -242,10 +242,13 @@ class Report:
         tracker = metrics.reform_tracker(self.timeline)
         events, claims = self.timeline.events, self.timeline.claims
         source_of = dict(zip(events["event_id"], events["source_id"], strict=True))
+        roles = self.timeline.event_actors
+        implementers = roles[roles["role"] == "implementer"]
         reported = claims[claims["kind"].isin(["effect", "assessment"])]
-        said_of: dict[str, list[tuple[str, str]]] = {}  # the effects and assessments of each measure
-        for event_id, source_id, quote in zip(reported["event_id"], reported["source_id"], reported["quote"], strict=True):
-            said_of.setdefault(event_id, []).append((source_id, quote))
+        said_of: dict[str, list[tuple[str, str]]] = {}  # who carried out each measure, and what is said of it
+        for rows in (implementers, reported):
+            for event_id, source_id, quote in zip(rows["event_id"], rows["source_id"], rows["quote"], strict=True):
+                said_of.setdefault(event_id, []).append((source_id, quote))
         quotes = [
             [(source_of[event_id], quote), *said_of.get(event_id, [])]
             for event_id, quote in zip(tracker["event_id"], tracker["quote"], strict=True)

@@ -257,17 +257,21 @@ ACTORS = Table(
 EVENT_ACTORS = Table(
     name="event_actors",
     record="event-actor",
-    description="Who took part in which event, and in what role.",
+    description="Who took part in which event, and in what role, with the words that say so.",
     fields=(
         _ref("event_id", "The event."),
         _ref("actor_id", "The actor."),
         Field("role", "string", "The actor's part in the event.", required=True, enum=ROLES),
+        _ref("source_id", "The source that gives the actor this role."),
+        _quote("The words of the source that give the actor this role, verbatim."),
     ),
     primary_key=("event_id", "actor_id", "role"),
     foreign_keys=(
         ForeignKey(("event_id",), "events", ("event_id",)),
         ForeignKey(("actor_id",), "actors", ("actor_id",)),
+        ForeignKey(("source_id",), "sources", ("source_id",)),
     ),
+    rules=("quote is found verbatim in the source",),
 )
 
 FIGURES = Table(

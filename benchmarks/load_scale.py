@@ -172,6 +172,8 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
             "event_id": event_ids[link_event],
             "actor_id": actor_ids[link_actor],
             "role": np.array(list(ROLES), dtype=object)[rng.integers(0, len(ROLES), links)],
+            "source_id": source_id,
+            "quote": _cycle(_read("event_actors")["quote"], links),
         },
     )
 

@@ -130,21 +130,20 @@ def test_utf8_with_bom_is_accepted(data_copy):
 def test_extra_field(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
     data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla,party,EXTRA")
-    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 4 ({UNPARSED_NOTE})")
+    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 5 fields, found 6 ({UNPARSED_NOTE})")
 
 
 def test_missing_field(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
-    data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla")
-    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 3 fields, found 2 ({UNPARSED_NOTE})")
+    data_copy.replace("event_actors", "juba-fighting,spla,party,", "juba-fighting,spla,")
+    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 5 fields, found 4 ({UNPARSED_NOTE})")
 
 
 def test_unterminated_quote(data_copy):
     lines = data_copy.lines("event_actors")
-    lines[3] = '"' + lines[3]
-    data_copy.write_lines("event_actors", lines)
+    data_copy.write_lines("event_actors", [*lines, '"juba-fighting,spla,party'])  # no quote after it closes it
     problem = only_problem(data_copy.root)
-    assert problem.endswith(f"event_actors.csv:4: quoted field opened here is never closed ({UNPARSED_NOTE})")
+    assert problem.endswith(f"event_actors.csv:{len(lines) + 1}: quoted field opened here is never closed ({UNPARSED_NOTE})")
 
 
 def test_empty_file_and_header_only(data_copy):
@@ -161,7 +160,8 @@ def test_header_missing_extra_duplicate_and_spaced_columns(data_copy):
     assert any("event_actors.csv:1: column 2 ' actor_id' has white space around its name" in p for p in problems)
     assert any("event_actors.csv:1: duplicate column 'event_id' (columns 1 and 3)" in p for p in problems)
     assert any(
-        "event_actors.csv:1: missing column 'role' (found: event_id,  actor_id, event_id) (field role)" in p for p in problems
+        "event_actors.csv:1: missing column 'role' (found: event_id,  actor_id, event_id, source_id, quote) (field role)" in p
+        for p in problems
     ), problems
 
 
