@@ -23,6 +23,7 @@ import json, resource, sys, time
 import analysis
 from analysis import load  # import pandas, pyarrow and the loader before the baseline is taken
 from analysis.errors import TimelineError
+from analysis.schema import TABLES
 
 folder = sys.argv[1]
 result = {"rss_before": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
@@ -40,8 +41,7 @@ except TimelineError as error:
 else:
     result["seconds"] = time.perf_counter() - start
     result["ok"] = True
-    result["rows"] = {name: len(timeline.table(name)) for name in
-                      ("sources", "events", "actors", "event_actors", "figures", "claims")}
+    result["rows"] = {table.name: len(timeline.table(table.name)) for table in TABLES}
 result["cpu"] = time.process_time() - cpu
 result["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 try:  # Linux: the peak RSS of this process image alone, to cross-check ru_maxrss
