@@ -458,7 +458,7 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     linked = links["event_id"].nunique()
     nobody = len(events) - linked
     some_events = f"{linked:,} of the {counted(len(events), 'event')}" if nobody else counted(len(events), "event")
-    nobody_named = f" The article names no actor for {counted(nobody, 'event')}." if nobody else ""
+    nobody_named = f" The article does not say who took part in {counted(nobody, 'event')}." if nobody else ""
     alt = (
         f"{counted(len(order), 'actor')} {'takes' if len(order) == 1 else 'take'} part in {some_events}{spread}. "
         f"Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}.{nobody_named}"
@@ -586,9 +586,9 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
         for a, m in in_area.items()
     )
     alt = (
-        f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}. The article reports an effect of "
-        f"{total[EFFECT]}, assesses {total[ASSESSED]} without reporting an effect, and reports nothing of "
-        f"{total[NOTHING]}. By area: {per_area}."
+        f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}. An effect is reported for "
+        f"{total[EFFECT]}, an assessment but no effect for {total[ASSESSED]}, and neither for {total[NOTHING]}. "
+        f"By area: {per_area}."
     )
     title = (
         f"Reforms and operations the article reports: {counted(len(tracker), 'measure')} in "
@@ -607,7 +607,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
         layout.append((depth, 0.28, area, None, None))
         depth += 0.28
         for _, measure in tracker[in_area[area]].iterrows():
-            said = measure["reported_effect"] if measure["status"] != NOTHING else "Nothing reported."
+            said = measure["reported_effect"] if measure["status"] != NOTHING else "No effect or assessment reported."
             texts = {
                 "measure": wrap(measure["title"], width["measure"], BODY_PT, 3),
                 "by": wrap(implementers.get(measure["event_id"], "not stated"), width["by"], SMALL_PT, 4),
@@ -618,7 +618,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
             depth += points * LINE + 0.12
     subtitle = (
         "Grouped by area. Status: filled circle, an effect is reported; half-filled, an assessment but no effect; "
-        "open circle, nothing reported."
+        "open circle, neither."
     )
     page = Page(title, subtitle, note, depth + 0.15, legend_height_in(3, 3))
     ax = page.axes(0, WIDTH_IN, depth)

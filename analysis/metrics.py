@@ -223,8 +223,8 @@ def _joined_by(keys: pd.Series, values: pd.Series, separator: str) -> dict[str, 
 
 
 # What the article reports of a reform or operation: an effect; an assessment of it but no effect; or
-# nothing. Kept apart so that a report never counts an assessment ("significant work") as an effect.
-TRACKER_STATUSES = ("effect reported", "assessed, no effect reported", "nothing reported")
+# neither. Kept apart so that a report never counts an assessment ("significant work") as an effect.
+TRACKER_STATUSES = ("effect reported", "assessed, no effect reported", "no effect or assessment reported")
 
 
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:

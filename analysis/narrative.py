@@ -62,7 +62,8 @@ def selection_sentence(parameters: dict, names: pd.Series, shown: int, total: in
         )
     if parameters["actors"]:
         who = ", ".join(escape(names.get(actor, actor)) for actor in parameters["actors"])
-        pieces.append(f"involving {who} (a role in the event, or a claim about it)")
+        maker = "this actor makes" if len(parameters["actors"]) == 1 else "one of them makes"
+        pieces.append(f"involving {who} (a role in the event, or a claim {maker} about it)")
     if parameters["categories"]:
         pieces.append("of category " + ", ".join(escape(label(category).lower()) for category in parameters["categories"]))
     count = f"{shown} of {total} events"
@@ -231,9 +232,8 @@ def _within_window(events: pd.DataFrame, start, end) -> str:
     if within == 0:
         return " None of them is dated wholly within the selected dates: their possible dates only overlap them."
     verb = "is" if within == 1 else "are"
-    return (
-        f" Only {within:,} of them {verb} dated wholly within the selected dates; the others' possible dates only overlap them."
-    )
+    others = "the other's" if len(events) - within == 1 else "the others'"
+    return f" Only {within:,} of them {verb} dated wholly within the selected dates; {others} possible dates only overlap them."
 
 
 def executive_summary(timeline: Timeline, citations: Citations, window: tuple = (None, None)) -> str:
@@ -250,8 +250,9 @@ def executive_summary(timeline: Timeline, citations: Citations, window: tuple = 
         f"<p>This report covers {counted(len(events), 'event')} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
         f"{counted(source_count, 'source')}.{_within_window(events, *window)} "
-        f"Dates: {metrics.dating_phrase(events)}; those not stated are shown as spans from the earliest to the "
-        "latest day they allow, and each has a note saying how it was inferred or why it is assumed.</p>"
+        f"Dates: {metrics.dating_phrase(events)}; those not stated are shown as spans (an inferred date from the "
+        "earliest to the latest day the article's words allow, an assumed one over the period it is placed in), and "
+        "each has a note saying how it was inferred or why it is assumed.</p>"
     )
     phases = metrics.summarize_phases(events)
     by_id = events.set_index("event_id")

@@ -119,7 +119,7 @@ ACTOR_KINDS = {
 
 ROLES = {
     "party": "Took part in the fighting.",
-    "author": "Wrote or issued the communication.",
+    "author": "Wrote, issued or made the communication or statement.",
     "recipient": "Received the communication.",
     "leader": "Led the mission or investigation.",
     "implementer": "Carried out the measure.",

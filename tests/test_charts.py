@@ -320,8 +320,8 @@ def test_actor_matrix_marks_each_role_with_its_own_shape(real):
     assert chart.title.endswith("10 actors, 12 of the 13 events")
     assert "most involved: UNMISS, 7 events" in chart.alt_text
     assert chart.alt_text.startswith("10 actors take part in 12 of the 13 events;")
-    assert chart.alt_text.endswith("The article names no actor for 1 event.")
-    assert "The article names no actor for 1 event." in all_text(chart)  # under the title
+    assert chart.alt_text.endswith("The article does not say who took part in 1 event.")
+    assert "The article does not say who took part in 1 event." in all_text(chart)  # under the title
 
 
 def test_actor_matrix_counts_every_event_when_each_names_an_actor(real):
@@ -425,8 +425,9 @@ def test_reform_tracker_marks_status_per_measure(real):
     (effect,) = with_gid(chart, "status-effect", Line2D)
     (assessed,) = with_gid(chart, "status-assessed", Line2D)
     (none,) = with_gid(chart, "status-none", Line2D)
-    # One effect (the weapons-free zone); "significant work" and "positive change" only assess.
-    assert (len(effect.get_xdata()), len(assessed.get_xdata()), len(none.get_xdata())) == (1, 5, 2)
+    # Effects: the weapons-free zone's drop in crime, the posture's "positive change" "as a result of" the
+    # corrective actions; "significant work" and "important changes" only assess.
+    assert (len(effect.get_xdata()), len(assessed.get_xdata()), len(none.get_xdata())) == (2, 4, 2)
     assert none.get_markerfacecolor() == "white"
     assert assessed.get_fillstyle() == "left" and assessed.get_markerfacecoloralt() == "white"
     drawn = all_text(chart)
@@ -435,22 +436,21 @@ def test_reform_tracker_marks_status_per_measure(real):
     assert "UNMISS, troop and police contributing countries" in drawn
     # The article reports them, but does not tie each to the investigation: the title claims no cause.
     assert chart.title.startswith("Reforms and operations the article reports: 8 measures in 5 areas")
-    assert chart.title.endswith("an effect reported for 1, an assessment alone for 5")
+    assert chart.title.endswith("an effect reported for 2, an assessment alone for 4")
     assert chart.alt_text.startswith(
-        "8 measures in 5 areas. The article reports an effect of 1, assesses 5 without reporting an effect, "
-        "and reports nothing of 2. By area: Protection of civilians 4 (1 with an effect, 1 assessed),"
+        "8 measures in 5 areas. An effect is reported for 2, an assessment but no effect for 4, and neither for 2. "
+        "By area: Protection of civilians 4 (1 with an effect, 1 assessed),"
     )
     legend = [text.get_text() for text in chart.figure.legends[0].get_texts()]
-    assert legend == ["Effect reported", "Assessed, no effect reported", "Nothing reported"]
+    assert legend == ["Effect reported", "Assessed, no effect reported", "No effect or assessment reported"]
 
 
-def test_reform_tracker_of_reforms_alone_marks_no_measure_as_nothing_reported(real):
+def test_reform_tracker_of_reforms_alone_has_an_effect_or_assessment_for_each(real):
     reforms = metrics.filter_timeline(real, None, None, [], ["reform"])
     chart = charts.plot_reform_tracker(reforms)
-    assert "6 measures in 5 areas. The article reports an effect of 1, assesses 5 without reporting an effect, " in (
+    assert "6 measures in 5 areas. An effect is reported for 2, an assessment but no effect for 4, and neither for 0." in (
         chart.alt_text
     )
-    assert "reports nothing of 0." in chart.alt_text
     assert with_gid(chart, "status-none") == []
 
 
@@ -482,11 +482,11 @@ def test_counted_charts_say_which_events_name_no_actor_and_which_measures_no_eff
     matrix = charts.plot_actor_matrix(timeline)
     assert matrix.title == "Who took part in 44 of the 45 events: events per actor and role"
     assert matrix.alt_text == (
-        "1 actor takes part in 44 of the 45 events. Roles: implementer 44. The article names no actor for 1 event."
+        "1 actor takes part in 44 of the 45 events. Roles: implementer 44. The article does not say who took part in 1 event."
     )
-    assert "The article names no actor for 1 event." in all_text(matrix)
+    assert "The article does not say who took part in 1 event." in all_text(matrix)
     tracker = charts.plot_reform_tracker(timeline)
-    assert "45 measures in 1 area. The article reports an effect of 0, assesses 0 without reporting an effect, " in (
+    assert "45 measures in 1 area. An effect is reported for 0, an assessment but no effect for 0, and neither for 45." in (
         tracker.alt_text
     )
     assert [bar.get_width() for bar in with_gid(tracker, "status-effect", Rectangle)] == [0]

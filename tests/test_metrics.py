@@ -443,7 +443,12 @@ def test_reform_tracker_by_area_with_implementers_and_reported_effects(timeline)
             # Only effect and assessment claims count; 'remaining' and 'basis' do not.
             "reported_effect": ["Crime fell. Good work.", "Late work noted.", "", ""],
             # e-poc-early has an effect (and an assessment); e-poc-late only an assessment.
-            "status": ["effect reported", "assessed, no effect reported", "nothing reported", "nothing reported"],
+            "status": [
+                "effect reported",
+                "assessed, no effect reported",
+                "no effect or assessment reported",
+                "no effect or assessment reported",
+            ],
             "quote": ["Quote of e-poc-early.", "Quote of e-poc-late.", "Quote of e-crisis.", "Quote of e-posture."],
         }
     )
@@ -461,7 +466,7 @@ def test_reform_tracker_orders_areas_as_the_schema_not_alphabetically():
     tracker = metrics.reform_tracker(make_timeline(events))
     assert tracker["area"].tolist() == areas
     assert tracker["implemented_by"].tolist() == ["not stated"] * 5
-    assert tracker["status"].tolist() == ["nothing reported"] * 5
+    assert tracker["status"].tolist() == ["no effect or assessment reported"] * 5
     assert tracker.dtypes.map(str).tolist() == ["str"] * 8  # text columns, even when nothing is found
 
 
@@ -477,10 +482,12 @@ def test_reform_tracker_of_the_real_timeline():
         "training-and-monitoring",
         "posture-corrective-actions",
     ]
-    # The article reports an effect of one measure; "significant work" and "positive change" assess others.
+    # Effects: the drop in crime, and the "positive change" "as a result of corrective actions"; "significant
+    # work" and "important changes" only assess.
     statuses = dict(zip(tracker["event_id"], tracker["status"], strict=True))
-    assert [event_id for event_id, status in statuses.items() if status == "effect reported"] == ["weapons-free-zone"]
-    assert [event_id for event_id, status in statuses.items() if status == "nothing reported"] == [
+    effects = [event_id for event_id, status in statuses.items() if status == "effect reported"]
+    assert effects == ["weapons-free-zone", "posture-corrective-actions"]
+    assert [event_id for event_id, status in statuses.items() if status == "no effect or assessment reported"] == [
         "dismounted-patrols",
         "cordon-and-search",
     ]

@@ -323,8 +323,8 @@ def test_executive_summary_and_phase_sections_exact():
     assert summary.split("\n") == [
         "<p>This report covers 2 events between 8 July 2016 and 19 April 2017, drawn from 1 source. "
         "Dates: 1 dated as the article states, 1 inferred from the article's wording; those not stated are shown as "
-        "spans from the earliest to the latest day they allow, and each has a note saying how it was "
-        "inferred or why it is assumed.</p>",
+        "spans (an inferred date from the earliest to the latest day the article's words allow, an assumed one over "
+        "the period it is placed in), and each has a note saying how it was inferred or why it is assumed.</p>",
         f'<p class="fact"><em>Crisis: the July 2016 fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed in the time of: Fighting (recorded as at least 100, '
@@ -512,8 +512,8 @@ def test_report_of_the_whole_article():
         "phase-implementation",
         "phase-assessment",
     ]
-    # The narrative's 18 quotes, and 3 that only the reforms table cites: who carried out a measure.
-    assert len(page.select("ol.sources > li")) == 21
+    # The narrative's 18 quotes, and 4 that only the reforms table cites: who carried out a measure.
+    assert len(page.select("ol.sources > li")) == 22
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
     for table in tables:  # every row leads back to the sentences it rests on
@@ -546,14 +546,14 @@ def test_report_of_a_selection():
     assert "1 dated as the article states, 1 inferred from the article's wording;" in str(report.summary())
     # The investigation only overlaps July 2016: the summary does not let "2 events" pass for two July events.
     assert (
-        "drawn from 1 source. Only 1 of them is dated wholly within the selected dates; the others' possible "
+        "drawn from 1 source. Only 1 of them is dated wholly within the selected dates; the other's possible "
         "dates only overlap them."
     ) in str(report.summary())
     assert "wholly within" not in str(Report(start="2016-07-08", end="2017-04-19").summary())
     assert "None of them is dated wholly" in str(Report(start="2016-07-10", end="2016-07-10").summary())
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
-        "Selection: involving António Guterres (a role in the event, or a claim about it); "
+        "Selection: involving António Guterres (a role in the event, or a claim this actor makes about it); "
         "of category communication, assessment (2 of 13 events)."
     )
     assert Report(actors=["guterres"]).timeline.events["event_id"].tolist() == [  # his claims' events too
@@ -585,7 +585,7 @@ def test_a_chart_with_nothing_to_show_is_one_line_and_a_missing_effect_is_said()
     assert "<img" in str(crisis.chart("human_cost"))
     rows = BeautifulSoup(str(Report().table("reforms")), "html.parser").select("tbody tr")
     cells = {row.find_all("td")[1].get_text(): [cell.get_text() for cell in row.find_all("td")[3:5]] for row in rows}
-    assert cells["Dismounted patrols day and night"] == ["Nothing reported", "not stated"]
+    assert cells["Dismounted patrols day and night"] == ["No effect or assessment reported", "not stated"]
     wfz_status, wfz_effect = cells["Weapons-free zone around the POC sites and UN House in Juba"]
     assert wfz_status == "Effect reported" and wfz_effect.startswith("The weapons-free zone has")
     assert cells["Changes to training and performance monitoring of peacekeepers"][0] == "Assessed, no effect reported"
