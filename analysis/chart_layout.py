@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import text_to_path
 
 from .load import Timeline
-from .narrative import format_day
+from .narrative import format_day, source_credit
 from .quotes import excerpt
 
 # --- style, in one place -----------------------------------------------------------------------
@@ -192,9 +192,7 @@ def sources_note(timeline: Timeline, extra: str = "") -> str:
     if sources.empty:
         sources = timeline.sources
     parts = [  # a long title is cut: it must not hide the date
-        (f"{one_line(row.publisher)}, " if one_line(row.publisher) else "")
-        + f'"{excerpt(one_line(row.title), 160)}", {day_label(row.published, long=True)}'
-        for row in sources.itertuples()
+        source_credit(one_line(row.publisher), excerpt(one_line(row.title), 160), row.published) for row in sources.itertuples()
     ]
     return f"Source: {'; '.join(parts) or 'none recorded'}. {extra}".strip()
 

@@ -598,7 +598,7 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
         return _plot_tracker_counts(status, in_area, title, alt, note)
 
     actors = actor_labels(timeline.actors)
-    links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
+    links = metrics.tracker_implementers(timeline)
     implementers = links.groupby("event_id")["actor_id"].agg(lambda ids: ", ".join(actors[i] for i in ids))
     left = {"status": MARGIN_IN, "measure": MARGIN_IN + 0.3, "by": MARGIN_IN + 2.7, "effect": MARGIN_IN + 4.2}
     width = {"measure": 2.25, "by": 1.35, "effect": WIDTH_IN - MARGIN_IN - left["effect"]}

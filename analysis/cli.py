@@ -18,7 +18,15 @@ from .startup import Terminated, garbage_collection_paused, skip_unneeded_slow_i
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors exit with 64 (EX_USAGE) like every other usage error here."""
+    """argparse, but usage errors exit with 64 (EX_USAGE) like every other usage error here, and an
+    epilog may be made only when the help is shown (``epilog_of``), not for every command."""
+
+    epilog_of = None
+
+    def format_help(self) -> str:
+        if self.epilog_of is not None:
+            self.epilog = self.epilog_of()
+        return super().format_help()
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
@@ -63,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
             "into self-contained HTML and PDF, with the executed notebook, the data shown (CSV and "
             "TimelineJS JSON), a run manifest and an index.html. Unchanged inputs are not re-rendered."
         ),
-        epilog=_parameters_epilog() + "\n\n" + _exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    render.epilog_of = lambda: _parameters_epilog() + "\n\n" + _exit_codes_epilog()  # it reads the shipped actors
     _add_data_option(render)
     render.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: the project's reports/)")
     render.add_argument(
@@ -110,11 +118,18 @@ def _parameters_epilog() -> str:
     return "parameters (-p NAME=VALUE):\n" + "\n".join(rows)
 
 
+HELP_ACTORS_BYTES = 2**20  # a larger actors file is named in the help, not listed
+
+
 def _shipped_actors() -> str:
     """The shipped data's actor ids, for the help; read as plain CSV (the help must not need pandas)."""
-    path = paths.timeline_dir(paths.DATA_DIR) / "actors.csv"
+    from .schema import ACTORS
+
+    path = paths.timeline_dir(paths.DATA_DIR) / ACTORS.path
     try:
-        with path.open(encoding="utf-8", newline="") as file:
+        if path.stat().st_size > HELP_ACTORS_BYTES:
+            raise ValueError("too large to list")
+        with path.open(encoding="utf-8-sig", newline="") as file:  # a BOM, as the loader accepts
             ids = [row["actor_id"] for row in csv.DictReader(file)]
     except (OSError, ValueError, KeyError, csv.Error):
         return f"(actor ids: see {paths.display(path)})"
@@ -145,7 +160,15 @@ def _render(args: argparse.Namespace) -> int:
     from .parameters import parse_assignment
     from .render import render
 
-    overrides = dict(parse_assignment(text) for text in args.parameters)
+    overrides, problems = {}, []
+    for text in args.parameters:  # every mistake told at once
+        try:
+            name, value = parse_assignment(text)
+            overrides[name] = value
+        except ParameterError as error:
+            problems.append(str(error))
+    if problems:
+        raise ParameterError("\n".join(problems))
     formats = tuple(part.strip() for part in args.format.split(",") if part.strip())
     if args.jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")

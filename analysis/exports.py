@@ -206,15 +206,13 @@ def _date_objects(days) -> list[dict]:
 def timelinejs(timeline, title: str) -> dict:
     """The events in Knight Lab's TimelineJS JSON format; text is HTML-escaped, as TimelineJS renders HTML."""
     from .metrics import events_in_order
-    from .narrative import PLACE_FROM_ANOTHER_PASSAGE, date_phrases, format_day
+    from .narrative import PLACE_FROM_ANOTHER_PASSAGE, date_phrases, source_credit
 
     ordered = events_in_order(timeline.events)
     starts, ends = _date_objects(ordered["start"]), _date_objects(ordered["end"])
     is_range = (ordered["end"] != ordered["start"]).to_numpy()
     credits = {  # each event's quote is credited to its source, as the report's sources list does
-        source.source_id: html.escape(
-            f"Source: {source.publisher + ', ' if source.publisher else ''}“{source.title}”, {format_day(source.published)}."
-        )
+        source.source_id: html.escape(f"Source: {source_credit(source.publisher, source.title, source.published)}.")
         for source in timeline.sources.itertuples()
     }
     events = []

@@ -82,7 +82,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     for raw in raws.values():
         _check_foreign_keys(raw, raws, collector, codes)
     _check_event_dates(raws.get("events"), parsed, collector)
-    _check_stated_dates(raws.get("events"), parsed, collector)
+    _check_stated_dates(raws.get("events"), parsed, collector, codes)
     _check_events_not_after_their_source(raws.get("events"), raws.get("sources"), parsed, collector)
     _check_event_locations(raws.get("events"), collector, codes)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
@@ -357,35 +357,51 @@ def _time_words(text: str) -> tuple[set[int], set[int], set[int]]:
     return years, months, days
 
 
-def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector) -> None:
+def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector, codes: _Codes) -> None:
     """A date the article states is in its words: date_text names the year of start and end, and, as the
-    precision requires, their month and day. Without this, a mistyped stated date would pass as the article's."""
+    precision requires, their month and day. Without this, a mistyped stated date would pass as the article's.
+
+    Each distinct date_text is read once (they are the article's words, so few); the rows are checked
+    against what their text names as arrays.
+    """
     if raw is None:
         return
     frame = raw.frame
-    start, end = parsed[("events", "start")], parsed[("events", "end")]
-    messages: dict[str, dict[int, str]] = {"date_text": {}, "start": {}, "end": {}}
-    for row in np.flatnonzero((frame["date_basis"] == "stated").to_numpy(dtype=bool)):  # few rows: a loop over them
-        words, precision = frame["date_text"].iat[row], frame["date_precision"].iat[row]
-        if not words.strip():
-            messages["date_text"][row] = "date_basis is stated but date_text is empty: give the article's words for the time"
-            continue
-        years, months, days = _time_words(words)
-        for name, day in (("start", start.iat[row]), ("end", end.iat[row])):
-            missing = []
-            if pd.notna(day) and day.year not in years:
-                missing.append("year")
-            if pd.notna(day) and precision in ("day", "range", "month") and day.month not in months:
-                missing.append("month")
-            if pd.notna(day) and precision in ("day", "range") and day.day not in days:
-                missing.append("day")
-            if missing:
-                what = f"the {' or '.join(missing)} of {name} {day:%Y-%m-%d}"
-                messages[name][row] = f"date_basis is stated but date_text {excerpt(words)!r} does not give {what}"
-    for field_name, by_row in messages.items():
-        mask = np.zeros(len(frame), dtype=bool)
-        mask[list(by_row)] = True
-        collector.rows(raw, mask, field_name, by_row.__getitem__)
+    stated = (frame["date_basis"] == "stated").to_numpy(dtype=bool)
+    if not stated.any():
+        return
+    text_codes, distinct = codes.text("events", "date_text")
+    named = [_time_words(text) for text in distinct.tolist()]
+    empty = stated & (frame["date_text"] == "").to_numpy(dtype=bool)
+    collector.rows(
+        raw, empty, "date_text", lambda row: "date_basis is stated but date_text is empty: give the article's words for the time"
+    )
+    blank = (frame["date_text"].str.strip() == "").to_numpy(dtype=bool)  # white space alone: the verbatim rule tells it
+    precision = frame["date_precision"]
+    required = {
+        "year": np.ones(len(frame), dtype=bool),
+        "month": precision.isin(["day", "range", "month"]).to_numpy(dtype=bool),
+        "day": precision.isin(["day", "range"]).to_numpy(dtype=bool),
+    }
+    codes_key = text_codes.astype(np.int64) * 10_000  # (text, value) as one integer: values are below 10,000
+    for name in ("start", "end"):
+        days = parsed[("events", name)]
+        missing = {}
+        for position, (part, needed) in enumerate(required.items()):
+            allowed = [code * 10_000 + value for code, words in enumerate(named) for value in words[position]]
+            values = getattr(days.dt, part).fillna(0).to_numpy(dtype=np.int64)
+            missing[part] = needed & ~np.isin(codes_key + values, np.array(allowed, dtype=np.int64))
+        checked = stated & ~blank & days.notna().to_numpy(dtype=bool)
+        wrong = checked & (missing["year"] | missing["month"] | missing["day"])
+
+        def message(row: int, name: str = name, days: pd.Series = days, missing: dict = missing) -> str:
+            what = " or ".join(part for part in required if missing[part][row])
+            return (
+                f"date_basis is stated but date_text {excerpt(frame['date_text'].iat[row])!r} does not give "
+                f"the {what} of {name} {days.iat[row]:%Y-%m-%d}"
+            )
+
+        collector.rows(raw, wrong, name, message)
 
 
 def _check_events_not_after_their_source(
@@ -396,7 +412,7 @@ def _check_events_not_after_their_source(
         return
     published = pd.Series(parsed[("sources", "published")].to_numpy(), index=sources.frame["source_id"].to_numpy())
     published = published[~published.index.duplicated()]  # a duplicate key is reported already
-    day = raw.frame["source_id"].map(published).to_numpy(dtype="datetime64[ns]")
+    day = published.reindex(raw.frame["source_id"].to_numpy()).to_numpy(dtype="datetime64[ns]")  # NaT: no such source
     source_ids = raw.frame["source_id"]
     start, end = parsed[("events", "start")].to_numpy(), parsed[("events", "end")].to_numpy()
     late_start = start > day  # NaT compares False: a missing day is reported already

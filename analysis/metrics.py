@@ -227,6 +227,16 @@ def _joined_by(keys: pd.Series, values: pd.Series, separator: str) -> dict[str, 
 TRACKER_STATUSES = ("effect reported", "assessed, no effect reported", "no effect or assessment reported")
 
 
+def tracker_implementers(timeline: Timeline) -> pd.DataFrame:
+    """The roles the reform tracker names as carrying out a measure."""
+    return timeline.event_actors[timeline.event_actors["role"] == "implementer"]
+
+
+def tracker_claims(timeline: Timeline) -> pd.DataFrame:
+    """The claims the reform tracker reports of a measure: its effects and assessments."""
+    return timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
+
+
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     """The reforms and operations by area: who carried them out and what the article reports of them.
 
@@ -236,9 +246,9 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     events = events_in_order(timeline.events)
     measures = events[events["area"].notna()].copy()
     names = timeline.actor_names()
-    links = timeline.event_actors[timeline.event_actors["role"] == "implementer"]
+    links = tracker_implementers(timeline)
     implementers = _joined_by(links["event_id"], links["actor_id"].map(names), ", ")
-    reported = timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
+    reported = tracker_claims(timeline)
     effects = _joined_by(reported["event_id"], reported["statement"], " ")
     with_effect = set(reported.loc[reported["kind"] == "effect", "event_id"])
     assessed = set(reported.loc[reported["kind"] == "assessment", "event_id"])

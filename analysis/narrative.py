@@ -43,6 +43,11 @@ def format_day(day: pd.Timestamp) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
+def source_credit(publisher: str, title: str, published: pd.Timestamp) -> str:
+    """'UN News, “<title>”, 19 April 2017': how a report credits a source (plain text, to be escaped where it goes)."""
+    return f"{publisher + ', ' if publisher else ''}“{title}”, {format_day(published)}"
+
+
 def selection_sentence(parameters: dict, names: pd.Series, shown: int, total: int, escape=str) -> str:
     """What a report's parameters select and how many events that leaves, in words.
 

@@ -88,7 +88,7 @@ def read_manifest(path: Path) -> dict | None:
     """
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # json recurses once per nesting level, as tomllib does
         return None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("name"), str):
         return None

@@ -79,12 +79,14 @@ def check_value(name: str, value, origin: str = ""):
             raise ParameterError(f"{origin}parameter {name!r} must be a list of text, got {value!r}")
         bad = [item for item in value if not _SLUG.fullmatch(item)]
         if bad:
-            raise ParameterError(f"{origin}parameter {name!r}: {bad[0]!r} is not an id (lowercase letters, digits, hyphens)")
+            are = "is not an id" if len(bad) == 1 else "are not ids"
+            raise ParameterError(f"{origin}parameter {name!r}: {_listed(bad)} {are} (lowercase letters, digits, hyphens)")
         if name == "categories":
             unknown = [item for item in value if item not in CATEGORIES]
             if unknown:
+                what = "category" if len(unknown) == 1 else "categories"
                 raise ParameterError(
-                    f"{origin}parameter 'categories': unknown category {unknown[0]!r}; known: {', '.join(CATEGORIES)}"
+                    f"{origin}parameter 'categories': unknown {what} {_listed(unknown)}; known: {', '.join(CATEGORIES)}"
                 )
         return list(value)
     if (value is None or value == "") and kind in {"date", "path"}:
@@ -123,10 +125,16 @@ def check_parameters(values: dict, origin: str = "") -> dict:
 
 
 def check_actors(actors: list[str], known: list[str], origin: str = "") -> None:
-    """ParameterError naming the first of ``actors`` that is not among the timeline's ``known`` actor ids."""
-    unknown = [actor for actor in actors if actor not in set(known)]
+    """ParameterError naming each of ``actors`` that is not among the timeline's ``known`` actor ids."""
+    known_ids = set(known)
+    unknown = [actor for actor in actors if actor not in known_ids]
     if unknown:
-        raise ParameterError(f"{origin}unknown actor {unknown[0]!r}; known: {', '.join(known)}")
+        what = "actor" if len(unknown) == 1 else "actors"
+        raise ParameterError(f"{origin}unknown {what} {_listed(unknown)}; known: {', '.join(known)}")
+
+
+def _listed(items: list[str]) -> str:
+    return ", ".join(repr(item) for item in items)
 
 
 def parse_assignment(text: str) -> tuple[str, object]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -162,17 +163,17 @@ class Report:
         }
         if name not in builders:
             raise ParameterError(f"unknown table {name!r}; known: {', '.join(TABLE_NAMES)}")
-        caption, frame, quotes = builders[name]()
+        caption, frame, quotes_of = builders[name]()
         heading = '<h2 id="tables">Tables</h2>' if name == TABLE_NAMES[0] else ""
         if frame.empty:
             return Fragment(f'{heading}<h3>{text(caption)}</h3><p class="empty">Nothing in this selection.</p>')
         note = ""
         if len(frame) > MAX_TABLE_ROWS:  # the data files beside the report hold every row
             note = f'<p class="more">The first {MAX_TABLE_ROWS} of {len(frame):,} rows are shown.</p>'
-            frame, quotes = frame.head(MAX_TABLE_ROWS), quotes[:MAX_TABLE_ROWS]
-        # Every cell escaped here, so that the last column can hold the citations' links.
+            frame = frame.head(MAX_TABLE_ROWS)
+        # Every cell escaped here (the headers are ours), so that the last column can hold the citations' links.
         cells = frame.map(lambda value: "" if pd.isna(value) else text(value))
-        cells["Source"] = [" ".join(self.citations.cite(*pair) for pair in _distinct(row)) for row in quotes]
+        cells["Source"] = [" ".join(self.citations.cite(*pair) for pair in _distinct(row)) for row in quotes_of(len(frame))]
         body = cells.to_html(index=False, escape=False, border=0, classes=["data", name])
         return Fragment(f'{heading}<h3>{text(caption)}</h3><div class="table-scroll">{body}</div>{note}')
 
@@ -207,9 +208,10 @@ class Report:
         names = self.full.actor_names()
         return selection_sentence(self.parameters, names, len(self.timeline.events), len(self.full.events), escape=text)
 
-    # Each table's builder gives its caption, its rows, and for each row the (source_id, quote) pairs it rests on.
+    # Each table's builder gives its caption, its rows, and a function giving, for its first n rows, the
+    # (source_id, quote) pairs each rests on: a large selection shows only the first rows.
 
-    def _events_table(self) -> tuple[str, pd.DataFrame, list]:
+    def _events_table(self) -> tuple[str, pd.DataFrame, Callable]:
         events = metrics.events_in_order(self.timeline.events)
         frame = pd.DataFrame(
             {
@@ -223,9 +225,9 @@ class Report:
                 ),
             }
         )
-        return "Events, in date order", frame, [[pair] for pair in zip(events["source_id"], events["quote"], strict=True)]
+        return "Events, in date order", frame, lambda count: [[pair] for pair in _pairs(events, count)]
 
-    def _cost_table(self) -> tuple[str, pd.DataFrame, list]:
+    def _cost_table(self) -> tuple[str, pd.DataFrame, Callable]:
         cost = metrics.human_cost(self.timeline)
         frame = pd.DataFrame(
             {
@@ -236,23 +238,25 @@ class Report:
                 "How": cost["rule"],
             }
         )
-        return "Reported human cost", frame, [[pair] for pair in zip(cost["source_id"], cost["quote"], strict=True)]
+        return "Reported human cost", frame, lambda count: [[pair] for pair in _pairs(cost, count)]
 
-    def _reforms_table(self) -> tuple[str, pd.DataFrame, list]:
+    def _reforms_table(self) -> tuple[str, pd.DataFrame, Callable]:
         tracker = metrics.reform_tracker(self.timeline)
-        events, claims = self.timeline.events, self.timeline.claims
-        source_of = dict(zip(events["event_id"], events["source_id"], strict=True))
-        roles = self.timeline.event_actors
-        implementers = roles[roles["role"] == "implementer"]
-        reported = claims[claims["kind"].isin(["effect", "assessment"])]
-        said_of: dict[str, list[tuple[str, str]]] = {}  # who carried out each measure, and what is said of it
-        for rows in (implementers, reported):
-            for event_id, source_id, quote in zip(rows["event_id"], rows["source_id"], rows["quote"], strict=True):
-                said_of.setdefault(event_id, []).append((source_id, quote))
-        quotes = [
-            [(source_of[event_id], quote), *said_of.get(event_id, [])]
-            for event_id, quote in zip(tracker["event_id"], tracker["quote"], strict=True)
-        ]
+
+        def quotes_of(count: int) -> list[list[tuple[str, str]]]:  # its own sentence, who did it, what is said of it
+            shown = tracker.head(count)
+            ids = shown["event_id"].tolist()
+            events = self.timeline.events
+            events = events[metrics.isin_text(events["event_id"], ids)]
+            source_of = dict(zip(events["event_id"].tolist(), events["source_id"].tolist(), strict=True))
+            said_of: dict[str, list[tuple[str, str]]] = {}
+            for rows in (metrics.tracker_implementers(self.timeline), metrics.tracker_claims(self.timeline)):
+                rows = rows[metrics.isin_text(rows["event_id"], ids)]
+                for event_id, pair in zip(rows["event_id"].tolist(), _pairs(rows, len(rows)), strict=True):
+                    said_of.setdefault(event_id, []).append(pair)
+            own = zip(ids, shown["quote"].tolist(), strict=True)
+            return [[(source_of[event_id], quote), *said_of.get(event_id, [])] for event_id, quote in own]
+
         frame = pd.DataFrame(
             {
                 "Area": tracker["area"].map(label),
@@ -262,15 +266,20 @@ class Report:
                 "Reported effect or assessment": tracker["reported_effect"].replace("", "not stated"),
             }
         )
-        return "Reforms and measures, by area", frame, quotes
+        return "Reforms and measures, by area", frame, quotes_of
 
-    def _remaining_table(self) -> tuple[str, pd.DataFrame, list]:
+    def _remaining_table(self) -> tuple[str, pd.DataFrame, Callable]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actor_names()
         who = [speaker(actor, names) for actor in remaining["actor_id"]]
         who = [name[:1].upper() + name[1:] for name in who]  # a cell's first word: "The article"
         frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
-        return "What remains to be done", frame, [[pair] for pair in zip(remaining["source_id"], remaining["quote"], strict=True)]
+        return "What remains to be done", frame, lambda count: [[pair] for pair in _pairs(remaining, count)]
+
+
+def _pairs(rows: pd.DataFrame, count: int) -> list[tuple[str, str]]:
+    """The (source_id, quote) of the first ``count`` rows, taken as lists (iterating Arrow text is slow)."""
+    return list(zip(rows["source_id"].head(count).tolist(), rows["quote"].head(count).tolist(), strict=True))
 
 
 def _distinct(quotes: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -55,6 +55,7 @@ EVENTS_PER_FIGURE = 10
 EVENTS_PER_CLAIM = 10
 # One inferred event in this many has a two-line date_note, so physical lines and rows differ.
 MULTILINE_NOTE_EVERY = 97
+STATED_SHARE = 0.3
 SEED = 20170419
 ONE_ERROR_CSV = "events-one-error.csv"
 INFO_JSON = "generated.json"
@@ -122,11 +123,17 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
     month_start = start.astype("datetime64[M]")
     start = np.where(month, month_start.astype("datetime64[D]"), start)
     end = np.where(month, (month_start + 1).astype("datetime64[D]") - 1, end)
-    # Every synthetic date is inferred: a stated one must be in its date_text's words, which are the
-    # article's and name other days.
+    # A stated date must be in its date_text's words, which are the article's: a share of the rows take
+    # the article's one stated date, with its words; the others are inferred, with a note.
+    fighting = real_events[real_events["date_basis"] == "stated"].iloc[0]
+    stated = rng.random(count) < STATED_SHARE
+    start = np.where(stated, np.datetime64(fighting["start"]), start)
+    end = np.where(stated, np.datetime64(fighting["end"]), end)
+    precisions = np.where(stated, fighting["date_precision"], precisions)
+    date_text = np.where(stated, fighting["date_text"], real_events["date_text"].to_numpy(dtype=object)[pick])
     multiline = np.arange(count) % MULTILINE_NOTE_EVERY == 0
     one_line = "Synthetic benchmark row: date inferred for the benchmark."
-    notes = np.where(multiline, "Synthetic benchmark row:\ndate inferred over two lines.", one_line)
+    notes = np.where(stated, "", np.where(multiline, "Synthetic benchmark row:\ndate inferred over two lines.", one_line))
     events = _frame(
         "events",
         {
@@ -138,9 +145,9 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
             "start": np.datetime_as_string(start, unit="D"),
             "end": np.datetime_as_string(end, unit="D"),
             "date_precision": precisions,
-            "date_basis": "inferred",
+            "date_basis": np.where(stated, "stated", "inferred"),
             "date_note": notes,
-            "date_text": real_events["date_text"].to_numpy(dtype=object)[pick],
+            "date_text": date_text,
             "location": real_events["location"].to_numpy(dtype=object)[pick],
             "location_quote": real_events["location_quote"].to_numpy(dtype=object)[pick],
             "source_id": source_id,

@@ -500,7 +500,7 @@ def test_every_chart_has_title_alt_text_and_source_note_on_the_figure(real, plot
     chart = plot(real)
     assert chart.title and chart.title in all_text(chart).replace(" | ", " ")
     assert any(ch.isdigit() for ch in chart.alt_text)
-    assert chart.source_note.startswith('Source: UN News, "Peacekeepers in South Sudan working')
+    assert chart.source_note.startswith("Source: UN News, “Peacekeepers in South Sudan working")
     assert "19 April 2017" in chart.source_note
     assert chart.source_note in all_text(chart)
     assert chart.figure.get_figwidth() == chart_layout.WIDTH_IN

@@ -152,3 +152,26 @@ def test_an_empty_selection_is_rendered_with_a_warning(tmp_path):
         "Selection: events whose recorded dates overlap 1 January 2020 to the end (0 of 13 events).\n"
     )
     assert "No events match this selection." in (tmp_path / "crisis.html").read_text(encoding="utf-8")
+
+
+def test_the_actor_ids_are_read_only_when_the_help_is_shown():
+    script = (
+        "import sys\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
+        "from analysis import cli\n"
+        "cli.main(['schema', '--check'])\n"
+        "print([path for path in opened if path.endswith('actors.csv')])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_every_mistaken_parameter_name_is_told_at_once(tmp_path):
+    result = run("render", "--report", "crisis", "-p", "titel=x", "-p", "strat=2016-01-01", "--out", str(tmp_path))
+    assert result.returncode == 64, result.stderr
+    assert result.stderr.splitlines() == [
+        "unknown parameter 'titel' (did you mean 'title'?); known: title, start, end, actors, categories, data_dir",
+        "unknown parameter 'strat' (did you mean 'start'?); known: title, start, end, actors, categories, data_dir",
+    ]

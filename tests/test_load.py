@@ -199,6 +199,31 @@ def test_a_stated_date_must_be_in_the_words_of_its_date_text(data_copy, dates, e
         assert problem.endswith(f"{prefix} does not give {what} (field {field})"), problem
 
 
+@pytest.mark.parametrize(
+    ("dates", "precision", "expected"),
+    [
+        # "between 8 and 12 July 2016": a month names no day; approximate bounds need only the year.
+        ("2016-07-01,2016-07-31", "month", []),
+        ("2016-06-01,2016-06-30", "month", [("start", "the month of start 2016-06-01"), ("end", "the month of end 2016-06-30")]),
+        ("2016-01-01,2016-12-31", "approximate", []),
+        ("2015-01-01,2016-12-31", "approximate", [("start", "the year of start 2015-01-01")]),
+        ("2016-07-08,2016-07-08", "day", []),
+        ("2016-07-09,2016-07-09", "day", [("start", "the day of start 2016-07-09"), ("end", "the day of end 2016-07-09")]),
+    ],
+)
+def test_what_a_stated_date_s_words_must_name_depends_on_its_precision(data_copy, dates, precision, expected):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08,2016-07-12,range", f"{dates},{precision}")
+    if not expected:
+        load_timeline(data_copy.root)
+        return
+    prefix = f"events.csv:{line}: event \"juba-fighting\": date_basis is stated but date_text 'between 8 and 12 July 2016'"
+    problems = problems_of(data_copy.root)
+    assert len(problems) == len(expected), problems
+    for problem, (field, what) in zip(problems, expected, strict=True):
+        assert problem.endswith(f"{prefix} does not give {what} (field {field})"), problem
+
+
 def test_a_stated_date_needs_the_article_s_words(data_copy):
     line = data_copy.line_of("events", "juba-fighting,")
     data_copy.replace("events", "range,stated,,between 8 and 12 July 2016,", "range,stated,,,")
@@ -206,6 +231,27 @@ def test_a_stated_date_needs_the_article_s_words(data_copy):
         f'events.csv:{line}: event "juba-fighting": date_basis is stated but date_text is empty: '
         "give the article's words for the time (field date_text)"
     )
+
+
+def test_an_event_starting_after_its_source_s_publication_is_told_once(data_copy):
+    line = data_copy.line_of("events", "more-to-be-done,")
+    data_copy.replace("events", "assessment,,2017-04-01,2017-04-19,approximate", "assessment,,2017-04-20,2017-04-21,approximate")
+    assert only_problem(data_copy.root).endswith(  # its end is later still, and not told again
+        f"events.csv:{line}: event \"more-to-be-done\": start 2017-04-20 is after its source 'un-news-2017-04-19' was "
+        "published (2017-04-19): the timeline holds what the article reports (field start)"
+    )
+
+
+def test_a_header_only_sources_file_is_told_not_crashed_on(data_copy):
+    data_copy.write_lines("sources", [data_copy.lines("sources")[0], ""])
+    problems = problems_of(data_copy.root)
+    assert problems[0].endswith("sources.csv:1: 0 sources: the timeline needs at least one")
+    assert all("after its source" not in problem for problem in problems)  # no source: nothing to compare with
+
+
+def test_white_space_alone_in_a_stated_date_s_words_is_told_once(data_copy):
+    data_copy.replace("events", "range,stated,,between 8 and 12 July 2016,", "range,stated,,   ,")
+    assert only_problem(data_copy.root).endswith("only white space: there are no words to find in the source (field date_text)")
 
 
 def test_no_event_is_after_its_source_s_publication(data_copy):
@@ -409,7 +455,7 @@ def test_required_text_of_white_space_alone_is_refused(data_copy):
 
 
 def test_curly_versus_straight_quote(data_copy):
-    data_copy.replace("claims", "noted a “positive change”", 'noted a ""positive change""')
+    data_copy.replace("claims", ",the letter noted a “positive change”", ',the letter noted a ""positive change""')  # the quote
     message = only_problem(data_copy.root)
     assert "the quote has U+0022 QUOTATION MARK ('\"') where the source has U+201C LEFT DOUBLE QUOTATION MARK" in message
     assert "(field quote)" in message

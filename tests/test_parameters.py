@@ -9,6 +9,7 @@ import pytest
 from analysis import ParameterError, paths
 from analysis.parameters import (
     SPECS,
+    check_actors,
     check_notebook_parameters,
     check_parameters,
     load_variants,
@@ -182,3 +183,12 @@ def test_the_render_command_names_a_variants_file_other_than_reports_toml(tmp_pa
     assert render_command("full", parameters, paths.VARIANTS_FILE) == default
     other = tmp_path / "my variants.toml"
     assert render_command("full", parameters, other).startswith(f"python -m analysis render --variants '{other}' --report full ")
+
+
+def test_every_unknown_item_of_a_list_is_named():
+    with pytest.raises(ParameterError, match=r"unknown categories 'violense', 'reforms'; known: violence,"):
+        check_parameters({"categories": ["violence", "violense", "reforms"]})
+    with pytest.raises(ParameterError, match=r"'Guterres', 'UNMISS' are not ids"):
+        check_parameters({"actors": ["Guterres", "UNMISS"]})
+    with pytest.raises(ParameterError, match=r"unknown actors 'nobody', 'noone'; known: guterres, unmiss"):
+        check_actors(["guterres", "nobody", "noone"], ["guterres", "unmiss"])

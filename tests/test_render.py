@@ -339,6 +339,9 @@ def test_a_manifest_not_shaped_as_a_render_writes_it_is_never_trusted(good_repor
     manifest = json.loads((out / "crisis.manifest.json").read_text(encoding="utf-8"))
     assert outputs.read_manifest(out / "crisis.manifest.json") == manifest
     hostile = {**manifest, "name": "full", "outputs": {"javascript:alert(1)": "0", "full.html": "0"}}
+    deep = "[" * 100_000 + "]" * 100_000
+    (out / "odd.manifest.json").write_text(deep, encoding="utf-8")
+    assert outputs.read_manifest(out / "odd.manifest.json") is None
     for odd in [
         [manifest],
         {key: value for key, value in manifest.items() if key != "outputs"},
