@@ -573,7 +573,7 @@ def test_hostile_text_is_drawn_literally_and_never_as_math(plot):
     drawn = all_text(chart)
     for text in HOSTILE:
         assert text in drawn, text
-    assert '"$x$ <b>"' in chart.source_note and '"$x$ <b>"' in drawn
+    assert "“$x$ <b>”" in chart.source_note and "“$x$ <b>”" in drawn
     for artist in texts(chart):
         if "$" in artist.get_text():
             assert artist.get_parse_math() is False, artist.get_text()
