@@ -83,7 +83,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
         _check_foreign_keys(raw, raws, collector, codes)
     _check_event_dates(raws.get("events"), parsed, collector)
     _check_stated_dates(raws.get("events"), parsed, collector, codes)
-    _check_events_not_after_their_source(raws.get("events"), raws.get("sources"), parsed, collector)
+    _check_events_not_after_their_source(raws.get("events"), raws.get("sources"), parsed, collector, codes)
     _check_event_locations(raws.get("events"), collector, codes)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
     texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
@@ -405,14 +405,18 @@ def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector
 
 
 def _check_events_not_after_their_source(
-    raw: RawTable | None, sources: RawTable | None, parsed: dict, collector: Collector
+    raw: RawTable | None, sources: RawTable | None, parsed: dict, collector: Collector, codes: _Codes
 ) -> None:
     """No event starts or ends after its source was published: the timeline holds what the article reports."""
     if raw is None or sources is None:
         return
-    published = pd.Series(parsed[("sources", "published")].to_numpy(), index=sources.frame["source_id"].to_numpy())
-    published = published[~published.index.duplicated()]  # a duplicate key is reported already
-    day = published.reindex(raw.frame["source_id"].to_numpy()).to_numpy(dtype="datetime64[ns]")  # NaT: no such source
+    # The foreign key encodes both source_id columns together: a code is a source, in either table.
+    event_codes, distinct = codes("events", "source_id")
+    source_codes, _ = codes("sources", "source_id")
+    published_by_code = np.full(len(distinct), np.datetime64("NaT"), dtype="datetime64[ns]")  # NaT: no such source
+    # Written last to first, so that a duplicated source's first row wins (the duplicate is reported already).
+    published_by_code[source_codes[::-1]] = parsed[("sources", "published")].to_numpy()[::-1]
+    day = published_by_code[event_codes]
     source_ids = raw.frame["source_id"]
     start, end = parsed[("events", "start")].to_numpy(), parsed[("events", "end")].to_numpy()
     late_start = start > day  # NaT compares False: a missing day is reported already
