@@ -313,9 +313,15 @@ class _DateLabels(ticker.Formatter):
         return self.format_ticks([value])[0]
 
 
+def axis_days(first, last) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last day a date axis from ``first`` to ``last`` shows: whole months."""
+    return first.to_period("M").to_timestamp(), last.to_period("M").to_timestamp() + pd.offsets.MonthEnd(0)
+
+
 def date_axis(ax, first, last) -> None:
-    """An x axis of dates from the start of ``first``'s month to the end of ``last``'s."""
-    ax.set_xlim(mdates.date2num(first.to_period("M").to_timestamp()), mdates.date2num(last + pd.offsets.MonthBegin(1)))
+    """An x axis of dates from the start of ``first``'s month to the end of ``last``'s (``axis_days``)."""
+    axis_first, axis_last = axis_days(first, last)
+    ax.set_xlim(mdates.date2num(axis_first), mdates.date2num(axis_last + pd.Timedelta(days=1)))
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=13))
     ax.xaxis.set_major_formatter(_DateLabels())
     ax.grid(axis="x", color=RULE, linewidth=0.5)

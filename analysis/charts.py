@@ -34,6 +34,7 @@ from .chart_layout import (
     Chart,
     Page,
     actor_labels,
+    axis_days,
     date_axis,
     day_label,
     draw_text,
@@ -112,12 +113,13 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
     windows = events.groupby(["start", "end"]).size().sort_values(ascending=False, kind="stable")
     (window_start, window_end), shared = windows.index[0], int(windows.iloc[0])
     shared_note = f"{shared} events share the same window, " if shared > 2 else ""
-    clipped = (shown_first, shown_last) != (first, last)
+    axis_first, axis_last = axis_days(shown_first, shown_last)  # whole months: what the axis draws
+    clipped = first < axis_first or last > axis_last
 
     def axis_note(long: bool) -> str:
-        ends = [f"from {day_label(shown_first, long)}"] if shown_first > first else []
-        ends += [f"to {day_label(shown_last, long)}"] if shown_last < last else []
-        return f" The axis is cut to the selection ({' '.join(ends)})"
+        ends = [f"from {day_label(axis_first, long)}"] if first < axis_first else []
+        ends += [f"to {day_label(axis_last, long)}"] if last > axis_last else []
+        return f" The axis is cut to the months of the selection ({' '.join(ends)})"
 
     subtitle = (
         "Grouped by phase, in date order. Bars run from the earliest to the latest possible day (for an assumed "
@@ -156,7 +158,7 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
     page.legend(handles, depth + 0.45, ncol=4)
 
     per_phase = ", ".join(f"{row.label} {row.events}" for row in phases.itertuples())
-    beyond = int(((events["start"] < shown_first) | (events["end"] > shown_last)).sum())
+    beyond = int(((events["start"] < axis_first) | (events["end"] > axis_last)).sum())
     alt = (
         f"Timeline of {counted(len(events), 'event')} from {day_label(first, True)} to {day_label(last, True)}, in "
         f"{counted(len(phases), 'phase')} ({per_phase}); {metrics.dating_phrase(events)}."

@@ -150,15 +150,28 @@ def test_timeline_axis_is_cut_to_the_selection_and_arrows_mark_what_runs_beyond(
     )
     (arrow,) = with_gid(chart, "event-beyond", Line2D)
     assert arrow.get_marker() == ">" and arrow.get_xdata()[0] == ax.get_xlim()[1]
-    assert chart.alt_text.endswith("The axis is cut to the selection (to 31 July 2016): 1 event runs beyond it.")
-    assert "The axis is cut to the selection (to 31 Jul 2016); an arrow marks a bar that runs beyond it." in all_text(chart)
+    assert chart.alt_text.endswith("The axis is cut to the months of the selection (to 31 July 2016): 1 event runs beyond it.")
+    note = "The axis is cut to the months of the selection (to 31 Jul 2016); an arrow marks a bar that runs beyond it."
+    assert note in all_text(chart)
     assert "8 Jul 2016 – 19 Apr 2017 · approximate, inferred" in all_text(chart)  # the row still gives its whole span
+
+
+def test_a_selection_within_months_is_shown_on_whole_months_and_said_so(real):
+    # From 15 March 2017: the axis starts on 1 March, so the follow-up mission (March) is drawn whole, not cut.
+    shown = metrics.filter_timeline(real, start="2017-03-15")
+    chart = charts.plot_timeline(shown, (pd.Timestamp("2017-03-15"), None))
+    assert chart.figure.axes[0].get_xlim()[0] == matplotlib.dates.date2num(pd.Timestamp("2017-03-01"))
+    beyond = len(with_gid(chart, "event-beyond", Line2D))
+    starts_before = int((shown.events["start"] < pd.Timestamp("2017-03-01")).sum())
+    assert beyond == starts_before == 9  # the investigation and the eight measures of the five months
+    cut = "The axis is cut to the months of the selection (from 1 March 2017)"
+    assert chart.alt_text.endswith(f"{cut}: 9 events run beyond it.")
 
 
 def test_timeline_axis_of_an_open_or_wider_selection_is_not_cut(crisis):
     for window in [(None, None), (pd.Timestamp("2016-01-01"), pd.Timestamp("2018-12-31"))]:
         chart = charts.plot_timeline(crisis, window)
-        assert with_gid(chart, "event-beyond") == [] and "cut to the selection" not in chart.alt_text
+        assert with_gid(chart, "event-beyond") == [] and "The axis is cut" not in chart.alt_text
         assert chart.figure.axes[0].get_xlim()[1] == matplotlib.dates.date2num(pd.Timestamp("2017-05-01"))
 
 

@@ -574,7 +574,7 @@ def test_report_of_a_selection():
 
 def test_the_report_s_timeline_is_cut_to_its_selection():
     caption = BeautifulSoup(str(Report(start="2016-07-01", end="2016-07-31").chart("timeline")), "html.parser").figcaption
-    assert "The axis is cut to the selection (to 31 July 2016): 1 event runs beyond it." in caption.get_text()
+    assert "The axis is cut to the months of the selection (to 31 July 2016): 1 event runs beyond it." in caption.get_text()
 
 
 def test_a_chart_with_nothing_to_show_is_one_line_and_a_missing_effect_is_said():
