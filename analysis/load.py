@@ -383,6 +383,23 @@ def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector
         "month": precision.isin(["day", "range", "month"]).to_numpy(dtype=bool),
         "day": precision.isin(["day", "range"]).to_numpy(dtype=bool),
     }
+    # The precision must be the words': a single day names one day, a range two or more, a month none.
+    days_named = np.array([len(words[2]) for words in named], dtype=np.int64)[text_codes]
+    fits = {"day": days_named == 1, "range": days_named >= 2, "month": days_named == 0}
+    needs = {"day": "one day", "range": "two days or more", "month": "no day"}
+    unfit = np.zeros(len(frame), dtype=bool)
+    for kind, fitting in fits.items():
+        unfit |= (precision == kind).to_numpy(dtype=bool) & ~fitting
+    collector.rows(
+        raw,
+        stated & ~blank & unfit,
+        "date_precision",
+        lambda row: (
+            f"date_basis is stated but date_text {excerpt(frame['date_text'].iat[row])!r} names "
+            f"{days_named[row]} day{'' if days_named[row] == 1 else 's'}: precision {precision.iat[row]} needs "
+            f"{needs[precision.iat[row]]}"
+        ),
+    )
     codes_key = text_codes.astype(np.int64) * 10_000  # (text, value) as one integer: values are below 10,000
     for name in ("start", "end"):
         days = parsed[("events", name)]

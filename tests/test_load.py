@@ -199,16 +199,38 @@ def test_a_stated_date_must_be_in_the_words_of_its_date_text(data_copy, dates, e
         assert problem.endswith(f"{prefix} does not give {what} (field {field})"), problem
 
 
+PRECISION_WRONG = {
+    "month": ("date_precision", "names 2 days: precision month needs no day"),
+    "day": ("date_precision", "names 2 days: precision day needs one day"),
+}
+
+
 @pytest.mark.parametrize(
     ("dates", "precision", "expected"),
     [
-        # "between 8 and 12 July 2016": a month names no day; approximate bounds need only the year.
-        ("2016-07-01,2016-07-31", "month", []),
-        ("2016-06-01,2016-06-30", "month", [("start", "the month of start 2016-06-01"), ("end", "the month of end 2016-06-30")]),
+        # "between 8 and 12 July 2016" names two days: only a range of them, or bounds within its year, are its words.
+        ("2016-07-01,2016-07-31", "month", [PRECISION_WRONG["month"]]),
+        (
+            "2016-06-01,2016-06-30",
+            "month",
+            [
+                PRECISION_WRONG["month"],
+                ("start", "does not give the month of start 2016-06-01"),
+                ("end", "does not give the month of end 2016-06-30"),
+            ],
+        ),
         ("2016-01-01,2016-12-31", "approximate", []),
-        ("2015-01-01,2016-12-31", "approximate", [("start", "the year of start 2015-01-01")]),
-        ("2016-07-08,2016-07-08", "day", []),
-        ("2016-07-09,2016-07-09", "day", [("start", "the day of start 2016-07-09"), ("end", "the day of end 2016-07-09")]),
+        ("2015-01-01,2016-12-31", "approximate", [("start", "does not give the year of start 2015-01-01")]),
+        ("2016-07-12,2016-07-12", "day", [PRECISION_WRONG["day"]]),
+        (
+            "2016-07-09,2016-07-09",
+            "day",
+            [
+                PRECISION_WRONG["day"],
+                ("start", "does not give the day of start 2016-07-09"),
+                ("end", "does not give the day of end 2016-07-09"),
+            ],
+        ),
     ],
 )
 def test_what_a_stated_date_s_words_must_name_depends_on_its_precision(data_copy, dates, precision, expected):
@@ -221,7 +243,7 @@ def test_what_a_stated_date_s_words_must_name_depends_on_its_precision(data_copy
     problems = problems_of(data_copy.root)
     assert len(problems) == len(expected), problems
     for problem, (field, what) in zip(problems, expected, strict=True):
-        assert problem.endswith(f"{prefix} does not give {what} (field {field})"), problem
+        assert problem.endswith(f"{prefix} {what} (field {field})"), problem
 
 
 def test_a_stated_date_needs_the_article_s_words(data_copy):
