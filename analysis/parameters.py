@@ -218,7 +218,9 @@ def load_variants(path: Path | None = None) -> list[Variant]:
         if unknown:
             problems.append(f"{origin}unknown key(s) {', '.join(sorted(unknown))}; expected name, title, parameters")
         name, title, parameters = entry.get("name"), entry.get("title", ""), entry.get("parameters", {})
-        if not isinstance(name, str) or not _SLUG.fullmatch(name):
+        if name is None:
+            problems.append(f"{origin}name is missing: give each report a name, a lowercase slug")
+        elif not isinstance(name, str) or not _SLUG.fullmatch(name):
             problems.append(f"{origin}name must be a lowercase slug, got {name!r}")
         elif name in names:
             problems.append(f"{origin}duplicate name {name!r}")

@@ -323,7 +323,7 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
     names = full.actor_names()
     selection = selection_sentence(parameters, names, len(events), len(full.events))
     if events.empty:  # rendered all the same (it says so), but a mistyped year should not go unnoticed
-        log.warning("report %r: no event matches its parameters. %s", job.name, selection)
+        log.warning("warning: report %r: no event matches its parameters. %s", job.name, selection)
     job.shown = {
         "selection": selection,
         "events": len(events),

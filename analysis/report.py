@@ -225,7 +225,12 @@ class Report:
                 ),
             }
         )
-        return "Events, in date order", frame, lambda count: [[pair] for pair in _pairs(events, count)]
+
+        def quotes_of(count: int) -> list[list[tuple[str, str]]]:  # its sentence, and the passage naming an inferred place
+            places = zip(_pairs(events, count), events["location_quote"].head(count).tolist(), strict=True)
+            return [[pair, *([(pair[0], place)] if place else [])] for pair, place in places]
+
+        return "Events, in date order", frame, quotes_of
 
     def _cost_table(self) -> tuple[str, pd.DataFrame, Callable]:
         cost = metrics.human_cost(self.timeline)

@@ -526,6 +526,11 @@ def test_report_of_the_whole_article():
     assert len(measures["Dismounted patrols day and night"].split()) == 2  # nothing is said of it
     assert len(measures["Work to enhance UNMISS's ability to protect civilians"].split()) == 2  # assessed in its sentence
     assert len(measures["Weapons-free zone around the POC sites and UN House in Juba"].split()) == 2  # no implementer named
+    # The fighting's row cites its sentence and the passage that names its place, Juba.
+    fighting = tables[0].tbody.find("tr").find_all("td")[-1].find_all("a")
+    assert [page.find("li", id=link["href"][1:]).blockquote.get_text() for link in fighting][1] == (
+        "the violence in Juba in July 2016"
+    )
     places = [row.find_all("td")[-2].get_text() for row in tables[0].tbody.find_all("tr")]
     assert places[0] == "Juba (inferred from another passage)"  # the Juba fighting, whose quote does not name it
     assert "within the POC sites" in places and sum("inferred" in place for place in places) == 1

@@ -158,7 +158,9 @@ def test_every_problem_of_a_variants_file_is_told_at_once(tmp_path):
         'name = "ok"\n'
         'title = "  "\n'
         "[[report]]\n"
-        'name = "ok"\n',
+        'name = "ok"\n'
+        "[[report]]\n"
+        'title = "No name"\n',
         encoding="utf-8",
     )
     with pytest.raises(ParameterError) as caught:
@@ -169,6 +171,7 @@ def test_every_problem_of_a_variants_file_is_told_at_once(tmp_path):
         f"{variants}: report 1: parameter 'actors' must be a list of text, got 'guterres'",
         f"{variants}: report 'ok': parameter 'title' is white space alone: leave it empty for the default",
         f"{variants}: report 3: duplicate name 'ok'",
+        f"{variants}: report 4: name is missing: give each report a name, a lowercase slug",
     ]
 
 
