@@ -672,12 +672,17 @@ def render(
         raise ParameterError(f"unknown format(s) {', '.join(unknown_formats) or '(none)'}; known: {', '.join(FORMATS)}")
     declared = load_variants(variants_file)
     variants = select_variants(declared, list(names or []))
-    plans = []
+    check_parameters(overrides or {})  # an override's own mistake is told once, not for every variant
+    plans, problems = [], []  # every variant's problems, told at once
     for variant in variants:
         values = {"title": variant.title, **variant.parameters, **(overrides or {})}
         if data_dir is not None:
             values["data_dir"] = str(data_dir)
-        parameters = check_parameters(values, origin=f"report {variant.name!r}: ")
+        try:
+            parameters = check_parameters(values, origin=f"report {variant.name!r}: ")
+        except ParameterError as error:
+            problems.append(str(error))
+            continue
         if parameters["data_dir"] is not None:
             # The kernel runs in notebooks/: a relative folder is made whole here, from the folder it
             # was given in (the working folder for the command line's, the variants file's for its own).
@@ -685,6 +690,8 @@ def render(
             base = Path.cwd() if given_on_command_line else Path(variants_file or paths.VARIANTS_FILE).resolve().parent
             parameters["data_dir"] = str((base / parameters["data_dir"]).resolve())
         plans.append((variant, parameters))
+    if problems:
+        raise ParameterError("\n".join(problems))
     check_out_dir(out_dir)
     versions = package_versions()
     results: list[RenderResult] = []
@@ -739,11 +746,17 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
     if "pdf" in formats:
         check_pdf_engine()
     timelines: dict = {}
+    problems = []  # every variant's unknown actors, told at once
     for variant, parameters, _, _ in pending:
         source = parameters["data_dir"]
         if source not in timelines:
             timelines[source] = load_timeline(source)
-        check_actors(parameters["actors"], list(timelines[source].actors["actor_id"]), origin=f"report {variant.name!r}: ")
+        try:
+            check_actors(parameters["actors"], list(timelines[source].actors["actor_id"]), origin=f"report {variant.name!r}: ")
+        except ParameterError as error:
+            problems.append(str(error))
+    if problems:
+        raise ParameterError("\n".join(problems))
     return timelines
 
 

@@ -175,3 +175,24 @@ def test_every_mistaken_parameter_name_is_told_at_once(tmp_path):
         "unknown parameter 'titel' (did you mean 'title'?); known: title, start, end, actors, categories, data_dir",
         "unknown parameter 'strat' (did you mean 'start'?); known: title, start, end, actors, categories, data_dir",
     ]
+
+
+def test_every_variant_s_unknown_actors_are_told_at_once(tmp_path):
+    variants = tmp_path / "mine.toml"
+    variants.write_text(
+        '[[report]]\nname = "a"\nparameters = { actors = ["nobody"] }\n'
+        '[[report]]\nname = "b"\nparameters = { actors = ["gutteres", "unmiss"] }\n',
+        encoding="utf-8",
+    )
+    result = run("render", "--variants", str(variants), "--out", str(tmp_path))
+    assert result.returncode == 64, result.stderr
+    assert [line.split(";")[0] for line in result.stderr.splitlines()] == [
+        "report 'a': unknown actor 'nobody'",
+        "report 'b': unknown actor 'gutteres'",
+    ]
+
+
+def test_a_mistaken_override_is_told_once_not_for_every_variant(tmp_path):
+    result = run("render", "-p", "start=2016-02-30", "--out", str(tmp_path))
+    assert result.returncode == 64, result.stderr
+    assert result.stderr == "parameter 'start' is not a real date: '2016-02-30'\n"
