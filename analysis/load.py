@@ -345,7 +345,7 @@ def _check_event_dates(raw: RawTable | None, parsed: dict, collector: Collector)
 
 
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_TIME_WORD = re.compile(r"[^\W\d_]+|\d+")
+_TIME_WORD = re.compile(r"[A-Za-z]+|[0-9]+")  # English month names and ASCII digits: "²" is no day
 
 
 def _time_words(text: str) -> tuple[set[int], set[int], set[int]]:
