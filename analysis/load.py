@@ -348,13 +348,14 @@ _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_nam
 _TIME_WORD = re.compile(r"[A-Za-z]+|[0-9]+")  # English month names and ASCII digits: "²" is no day
 
 
-def _time_words(text: str) -> tuple[set[int], set[int], set[int]]:
-    """The years (four digits), months (English names) and day numbers (one or two digits) that words for a time name."""
+def _time_words(text: str) -> dict[str, set[int]]:
+    """The years (four digits), months (English names) and days (one or two digits) that words for a time name."""
     words = _TIME_WORD.findall(text)
-    years = {int(word) for word in words if word.isdigit() and len(word) == 4}
-    days = {int(word) for word in words if word.isdigit() and len(word) <= 2}
-    months = {_MONTHS[word.lower()] for word in words if word.lower() in _MONTHS}
-    return years, months, days
+    return {
+        "year": {int(word) for word in words if word.isdigit() and len(word) == 4},
+        "month": {_MONTHS[word.lower()] for word in words if word.lower() in _MONTHS},
+        "day": {int(word) for word in words if word.isdigit() and len(word) <= 2},
+    }
 
 
 def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector, codes: _Codes) -> None:
@@ -384,7 +385,7 @@ def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector
         "day": precision.isin(["day", "range"]).to_numpy(dtype=bool),
     }
     # The precision must be the words': a single day names one day, a range two or more, a month none.
-    days_named = np.array([len(words[2]) for words in named], dtype=np.int64)[text_codes]
+    days_named = np.array([len(words["day"]) for words in named], dtype=np.int64)[text_codes]
     fits = {"day": days_named == 1, "range": days_named >= 2, "month": days_named == 0}
     needs = {"day": "one day", "range": "two days or more", "month": "no day"}
     unfit = np.zeros(len(frame), dtype=bool)
@@ -404,8 +405,8 @@ def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector
     for name in ("start", "end"):
         days = parsed[("events", name)]
         missing = {}
-        for position, (part, needed) in enumerate(required.items()):
-            allowed = [code * 10_000 + value for code, words in enumerate(named) for value in words[position]]
+        for part, needed in required.items():
+            allowed = [code * 10_000 + value for code, words in enumerate(named) for value in words[part]]
             values = getattr(days.dt, part).fillna(0).to_numpy(dtype=np.int64)
             missing[part] = needed & ~np.isin(codes_key + values, np.array(allowed, dtype=np.int64))
         checked = stated & ~blank & days.notna().to_numpy(dtype=bool)

@@ -107,6 +107,11 @@ def date_phrases(events: pd.DataFrame) -> list[str]:
     return result
 
 
+def _quote_key(source_id: str, quote: str) -> tuple[str, str]:
+    """What makes two quotes one source entry: the same source and words, however spaced."""
+    return source_id, normalize_quote(quote)
+
+
 @dataclass
 class Citations:
     """Numbers quotes in the order they are first cited, and renders the Sources list.
@@ -122,12 +127,19 @@ class Citations:
     _quotes: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def cite(self, source_id: str, quote: str) -> str:
-        key = (source_id, normalize_quote(quote))
-        number = self._numbers.setdefault(key, len(self._numbers) + 1)
+        number = self._numbers.setdefault(_quote_key(source_id, quote), len(self._numbers) + 1)
         self._quotes[number] = (source_id, quote)
         self._uses[number] = self._uses.get(number, 0) + 1
         anchor = f"cite-{number}-{self._uses[number]}"
         return f'<sup class="cite"><a id="{anchor}" href="#source-{number}">[{number}]</a></sup>'
+
+    def cite_each(self, quotes: list[tuple[str, str]]) -> str:
+        """Citations of (source_id, quote) pairs, each quote once: a measure's assessment may be the very
+        sentence that reports it."""
+        distinct: dict[tuple[str, str], tuple[str, str]] = {}
+        for source_id, quote in quotes:
+            distinct.setdefault(_quote_key(source_id, quote), (source_id, quote))
+        return " ".join(self.cite(*pair) for pair in distinct.values())
 
     def __len__(self) -> int:
         return len(self._numbers)

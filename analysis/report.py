@@ -19,7 +19,6 @@ from .load import load_timeline
 from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, speaker, text
 from .parallel import forked_map
 from .parameters import DEFAULT_TITLE, check_actors, check_parameters
-from .quotes import normalize_quote
 from .schema import label
 
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
@@ -173,7 +172,7 @@ class Report:
             frame = frame.head(MAX_TABLE_ROWS)
         # Every cell escaped here (the headers are ours), so that the last column can hold the citations' links.
         cells = frame.map(lambda value: "" if pd.isna(value) else text(value))
-        cells["Source"] = [" ".join(self.citations.cite(*pair) for pair in _distinct(row)) for row in quotes_of(len(frame))]
+        cells["Source"] = [self.citations.cite_each(row) for row in quotes_of(len(frame))]
         body = cells.to_html(index=False, escape=False, border=0, classes=["data", name])
         return Fragment(f'{heading}<h3>{text(caption)}</h3><div class="table-scroll">{body}</div>{note}')
 
@@ -285,14 +284,6 @@ class Report:
 def _pairs(rows: pd.DataFrame, count: int) -> list[tuple[str, str]]:
     """The (source_id, quote) of the first ``count`` rows, taken as lists (iterating Arrow text is slow)."""
     return list(zip(rows["source_id"].head(count).tolist(), rows["quote"].head(count).tolist(), strict=True))
-
-
-def _distinct(quotes: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The (source_id, quote) pairs, each cited once: a measure's assessment may be the very sentence that reports it."""
-    kept: dict[tuple[str, str], tuple[str, str]] = {}
-    for source_id, quote in quotes:
-        kept.setdefault((source_id, normalize_quote(quote)), (source_id, quote))
-    return list(kept.values())
 
 
 def build_report(**parameters) -> Report:
