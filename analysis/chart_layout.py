@@ -60,6 +60,12 @@ WIDTH_IN = 7.5  # an A4 page less 2.4 cm margins
 MARGIN_IN = 0.25
 TITLE_PT, BODY_PT, SMALL_PT = 11, 8, 7
 LINE = 1.3 / 72  # inches of one line of text, per point of font size
+# On paper (report.css) a chart is scaled down to the A4 text column and to at most 210 mm tall;
+# no chart text may then print smaller than MIN_PRINTED_PT. A chart that would be taller than
+# MAX_HEIGHT_IN is drawn in its aggregate form instead (see prints_legibly).
+PRINT_WIDTH_IN, PRINT_HEIGHT_IN = 174 / 25.4, 210 / 25.4
+MIN_PRINTED_PT = 6.0
+MAX_HEIGHT_IN = PRINT_HEIGHT_IN * SMALL_PT / MIN_PRINTED_PT
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Chart:
     alt_text: str  # generated from the data: what it shows, with the numbers
     source_note: str  # where the data comes from; also printed under the chart
     empty: bool = False  # nothing to show: a report says so in a line instead of showing the figure
+    continued: tuple[Chart, ...] = ()  # its further parts, where one page cannot hold it legibly
 
 
 # --- text: measured, wrapped, always literal ---------------------------------------------------
@@ -207,10 +214,7 @@ class Page:
     """
 
     def __init__(self, title: str, subtitle: str, source_note: str, body_in: float, legend_in: float = 0.0):
-        usable = WIDTH_IN - 2 * MARGIN_IN
-        title_lines = wrap(title, usable, TITLE_PT, 2, "bold")
-        subtitle_lines = wrap(subtitle, usable, BODY_PT, 4) if subtitle else []
-        note_lines = wrap(source_note, usable, SMALL_PT, 3)
+        title_lines, subtitle_lines, note_lines = self._lines(title, subtitle, source_note)
         title_in = len(title_lines) * TITLE_PT * LINE
         self.header_in = MARGIN_IN + title_in + len(subtitle_lines) * BODY_PT * LINE + 0.15
         self.body_in = body_in
@@ -223,6 +227,20 @@ class Page:
             below = top - title_in - 0.03
             draw_text(self.figure, MARGIN_IN, below, subtitle_lines, color=MUTED, va="top", transform=inches)
         draw_text(self.figure, MARGIN_IN, 0.12, note_lines, SMALL_PT, color=MUTED, va="bottom", transform=inches)
+
+    @staticmethod
+    def _lines(title: str, subtitle: str, source_note: str) -> tuple[list[str], list[str], list[str]]:
+        usable = WIDTH_IN - 2 * MARGIN_IN
+        title_lines = wrap(title, usable, TITLE_PT, 2, "bold")
+        subtitle_lines = wrap(subtitle, usable, BODY_PT, 4) if subtitle else []
+        return title_lines, subtitle_lines, wrap(source_note, usable, SMALL_PT, 3)
+
+    @classmethod
+    def room_in(cls, title: str, subtitle: str, source_note: str, legend_in: float = 0.0) -> float:
+        """The tallest body a page of these words can have and still print legibly (``MAX_HEIGHT_IN``)."""
+        title_lines, subtitle_lines, note_lines = cls._lines(title, subtitle, source_note)
+        words_in = (len(title_lines) * TITLE_PT + len(subtitle_lines) * BODY_PT + len(note_lines) * SMALL_PT) * LINE
+        return MAX_HEIGHT_IN - (MARGIN_IN + 0.15 + words_in + legend_in + 0.2)
 
     def y(self, depth: float) -> float:
         """Figure inches (from the bottom) of a point ``depth`` inches below the body's top."""
@@ -272,6 +290,17 @@ class Page:
         )
         for text in legend.get_texts():
             text.set_parse_math(False)
+
+
+def printed_pt(chart: Chart, size: float = SMALL_PT) -> float:
+    """The size text of ``size`` points in the chart prints at, once scaled to the page (report.css)."""
+    width_in, height_in = chart.figure.get_size_inches()
+    return size * min(1.0, PRINT_WIDTH_IN / width_in, PRINT_HEIGHT_IN / height_in)
+
+
+def prints_legibly(chart: Chart) -> bool:
+    """Whether the chart's smallest text prints at ``MIN_PRINTED_PT`` or more: it is not taller than ``MAX_HEIGHT_IN``."""
+    return printed_pt(chart) >= MIN_PRINTED_PT
 
 
 def legend_height_in(entries: int, ncol: int) -> float:

@@ -28,6 +28,7 @@ from .chart_layout import (
     NEUTRAL,
     ROLE_STYLES,
     RULE,
+    SHADE,
     SMALL_PT,
     UNSTATED_HATCH,
     WIDTH_IN,
@@ -42,6 +43,7 @@ from .chart_layout import (
     legend_height_in,
     lighter,
     one_line,
+    prints_legibly,
     sources_note,
     span_label,
     text_width_in,
@@ -56,6 +58,7 @@ __all__ = ["Chart", "plot_actor_matrix", "plot_human_cost", "plot_reform_tracker
 
 # Above these counts one mark or label per item stops being readable (and 100,000 labels take
 # minutes to draw), so the chart switches to an aggregate and says so in its title and alt text.
+# It does so too where a row per item would be too tall to print legibly (chart_layout.prints_legibly).
 MAX_DETAILED_EVENTS = 60
 MAX_MATRIX_EVENTS = 40
 MAX_MATRIX_ACTORS = 40
@@ -72,7 +75,8 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
     A range is a bar from the earliest to the latest possible day, a single day a diamond. Dates the
     article states are solid; dates inferred from its wording or assumed are hatched and lighter (an
     open diamond). Each row says its dates, precision and basis in words. Above ``MAX_DETAILED_EVENTS``
-    events the chart counts events per month (or year) by category instead, and says so.
+    events, or where a row each would not print legibly on a page, the chart counts events per month
+    (or year) by category instead, and says so.
 
     Args:
         timeline: the timeline, usually filtered with ``metrics.filter_timeline``.
@@ -89,22 +93,21 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
         return empty_chart("Timeline", "No events in this selection", note)
     if len(events) > MAX_DETAILED_EVENTS:
         return _plot_event_counts(events, note)
+    return _plot_event_rows(events, window, note)
 
+
+# The detailed timeline's rows, in inches: a phase's heading, the space under its last row, and
+# the space around an event's lines.
+PHASE_HEADING_IN, PHASE_END_IN, ROW_PADDING_IN = 0.28, 0.06, 0.07
+TIMELINE_LABEL_IN = 2.75
+AXIS_IN = 0.45  # under the rows: the date axis
+
+
+def _plot_event_rows(events: pd.DataFrame, window: tuple, note: str) -> Chart:
+    """The detailed timeline (plot_timeline): a labelled row per event, in as many parts as it takes
+    for each to print legibly on a page (``Chart.continued``); a phase cut between two parts says so."""
     phases = metrics.summarize_phases(events)
     by_id = events.set_index("event_id")
-    label_w = 2.75
-    rows, bands, depth = [], [], 0.0  # rows: (top, height, event, title lines); bands: (top, bottom, phase)
-    for phase in phases.itertuples():
-        top = depth
-        depth += 0.3
-        for event_id in phase.event_ids:
-            title_lines = wrap(by_id.loc[event_id, "title"], label_w, BODY_PT)
-            height = (len(title_lines) * BODY_PT + SMALL_PT) * LINE + 0.1
-            rows.append((depth, height, by_id.loc[event_id], title_lines))
-            depth += height
-        depth += 0.08
-        bands.append((top, depth, phase))
-
     first, last = events["start"].min(), events["end"].max()
     shown_first = first if window[0] is None else max(first, pd.Timestamp(window[0]))
     shown_last = last if window[1] is None else min(last, pd.Timestamp(window[1]))
@@ -129,22 +132,83 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
     )
     categories = [c for c in CATEGORIES if c in set(events["category"].astype(str))]
     has_day = bool((events["start"] == events["end"]).any())
-    page = Page(title, subtitle, note, depth + 0.45, legend_height_in(len(categories) + 2 + has_day, 4))
-    ax = page.axes(MARGIN_IN + label_w + 0.15, WIDTH_IN - MARGIN_IN - 0.1, depth)
+    legend_in = legend_height_in(len(categories) + 2 + has_day, 4)
+
+    # Rows go into a part while it has room; a part holds at least one row.
+    room = Page.room_in(f"{title} (part 10 of 10)", subtitle, note, legend_in) - AXIS_IN
+    parts: list[list[tuple]] = [[]]  # each: (phase, continued, [(event, title lines, height)])
+    depth = 0.0
+    for phase in phases.itertuples():
+        block = None
+        for placed, event_id in enumerate(phase.event_ids):
+            event = by_id.loc[event_id]
+            title_lines = wrap(event["title"], TIMELINE_LABEL_IN, BODY_PT)
+            height = (len(title_lines) * BODY_PT + SMALL_PT) * LINE + ROW_PADDING_IN
+            heading = 0.0 if block else PHASE_HEADING_IN + PHASE_END_IN
+            if parts[-1] and depth + heading + height > room:
+                parts.append([])
+                depth, block, heading = 0.0, None, PHASE_HEADING_IN + PHASE_END_IN
+            if block is None:
+                block = (phase, placed > 0, [])
+                parts[-1].append(block)
+            block[2].append((event, title_lines, height))
+            depth += heading + height
+
+    per_phase = ", ".join(f"{row.label} {row.events}" for row in phases.itertuples())
+    beyond = int(((events["start"] < axis_first) | (events["end"] > axis_last)).sum())
+    alt = (
+        f"Timeline of {counted(len(events), 'event')} from {day_label(first, True)} to {day_label(last, True)}, in "
+        f"{counted(len(phases), 'phase')} ({per_phase}); {metrics.dating_phrase(events)}."
+        + (f" {shared_note}{span_label(window_start, window_end, True)}." if shared_note else "")
+        + (f"{axis_note(True)}: {counted(beyond, 'event')} {'runs' if beyond == 1 else 'run'} beyond it." if clipped else "")
+    )
+    drawn = []
+    for number, blocks in enumerate(parts, start=1):
+        if len(parts) == 1:
+            part_title, part_alt = title, alt
+        else:
+            part_title = f"{title} (part {number} of {len(parts)})"
+            shown = sum(len(rows) for _, _, rows in blocks)
+            in_phases = ", ".join(f"{phase.label}{' (continued)' if continued else ''}" for phase, continued, _ in blocks)
+            part_alt = f"Part {number} of {len(parts)} of the timeline, a page each: {counted(shown, 'event')} ({in_phases})."
+            if number == 1:
+                part_alt = f"{alt} {part_alt}"
+        figure = _draw_event_rows(blocks, (part_title, subtitle, note), (shown_first, shown_last), categories, has_day)
+        drawn.append(Chart(figure, part_title, part_alt, note))
+    return Chart(drawn[0].figure, drawn[0].title, drawn[0].alt_text, note, continued=tuple(drawn[1:]))
+
+
+def _draw_event_rows(blocks: list[tuple], words: tuple[str, str, str], shown: tuple, categories: list, has_day: bool):
+    """One part of the detailed timeline: its phases' rows (``blocks``) on a page of ``words`` (title, subtitle, note)."""
+    rows, bands, depth = [], [], 0.0  # rows: (top, height, event, title lines); bands: (top, bottom, phase, continued)
+    for phase, continued, phase_rows in blocks:
+        top = depth
+        depth += PHASE_HEADING_IN
+        for event, title_lines, height in phase_rows:
+            rows.append((depth, height, event, title_lines))
+            depth += height
+        depth += PHASE_END_IN
+        bands.append((top, depth, phase, continued))
+    page = Page(*words, depth + AXIS_IN, legend_height_in(len(categories) + 2 + has_day, 4))
+    ax = page.axes(MARGIN_IN + TIMELINE_LABEL_IN + 0.15, WIDTH_IN - MARGIN_IN - 0.1, depth)
     ax.set_ylim(depth, 0)
     ax.set_yticks([])
-    date_axis(ax, shown_first, shown_last)
+    date_axis(ax, *shown)
 
-    for top, bottom, phase in bands:
-        if phase.Index % 2 == 0:
+    for top, bottom, phase, continued in bands:
+        shaded = phase.Index % 2 == 0
+        if shaded:
             page.band(top, bottom)
-        header = wrap(f"{phase.label} · {counted(phase.events, 'event')}", label_w, BODY_PT, 1, "bold")
-        page.text(MARGIN_IN, top + 0.08, header, weight="bold", va="top")
+        heading = f"{phase.label} · {counted(phase.events, 'event')}{' (continued)' if continued else ''}"
+        # No mark shares a heading's line: it may run on over the dates, hiding their grid lines.
+        lines = wrap(heading, WIDTH_IN - 2 * MARGIN_IN, BODY_PT, 1, "bold")
+        backing = {"facecolor": SHADE if shaded else "white", "edgecolor": "none", "pad": 1}
+        page.text(MARGIN_IN, top + 0.08, lines, weight="bold", va="top", bbox=backing)
     for top, height, event, title_lines in rows:
         basis = str(event["date_basis"])
         dates = f"{span_label(event['start'], event['end'])} · {event['date_precision']}, {basis}"
-        page.text(MARGIN_IN, top + 0.04, title_lines, va="top")
-        page.text(MARGIN_IN, top + 0.04 + len(title_lines) * BODY_PT * LINE, dates, SMALL_PT, color=MUTED, va="top")
+        page.text(MARGIN_IN, top + 0.03, title_lines, va="top")
+        page.text(MARGIN_IN, top + 0.03 + len(title_lines) * BODY_PT * LINE, dates, SMALL_PT, color=MUTED, va="top")
         _draw_event(ax, event, top + height / 2, basis != "stated")
         _mark_beyond_the_axis(ax, event, top + height / 2)
 
@@ -155,17 +219,8 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
     ]
     if has_day:
         handles.append(Line2D([], [], marker="D", linestyle="none", color=NEUTRAL, label="Single day (open: not stated)"))
-    page.legend(handles, depth + 0.45, ncol=4)
-
-    per_phase = ", ".join(f"{row.label} {row.events}" for row in phases.itertuples())
-    beyond = int(((events["start"] < axis_first) | (events["end"] > axis_last)).sum())
-    alt = (
-        f"Timeline of {counted(len(events), 'event')} from {day_label(first, True)} to {day_label(last, True)}, in "
-        f"{counted(len(phases), 'phase')} ({per_phase}); {metrics.dating_phrase(events)}."
-        + (f" {shared_note}{span_label(window_start, window_end, True)}." if shared_note else "")
-        + (f"{axis_note(True)}: {counted(beyond, 'event')} {'runs' if beyond == 1 else 'run'} beyond it." if clipped else "")
-    )
-    return Chart(page.figure, title, alt, note)
+    page.legend(handles, depth + AXIS_IN, ncol=4)
+    return page.figure
 
 
 def _mark_beyond_the_axis(ax, event, y: float) -> None:
@@ -223,7 +278,7 @@ def _plot_event_counts(events: pd.DataFrame, note: str) -> Chart:
     counts = pd.crosstab(periods, events["category"].astype(str))
     counts = counts.reindex(pd.period_range(periods.min(), periods.max(), freq=freq), fill_value=0)
     categories = [c for c in CATEGORIES if c in counts.columns]
-    title = f"{counted(len(events), 'event')}, too many to list one by one: events per {unit} by category"
+    title = f"{counted(len(events), 'event')}, too many for a row each on a page: events per {unit} by category"
     subtitle = f"Each event is counted in the {unit} of its earliest possible day."
     page = Page(title, subtitle, note, 3.45, legend_height_in(len(categories), 6))
     ax = page.axes(MARGIN_IN + 0.55, WIDTH_IN - MARGIN_IN - 0.1, 3.0)
@@ -281,7 +336,12 @@ def plot_human_cost(timeline: Timeline) -> Chart:
         return empty_chart("Reported human cost", "No figures reported in this selection", note)
     if len(cost) > MAX_DETAILED_FIGURES:
         return _plot_cost_spread(cost, note)
+    chart = _plot_cost_rows(cost, note)
+    return chart if prints_legibly(chart) else _plot_cost_spread(cost, note)
 
+
+def _plot_cost_rows(cost: pd.DataFrame, note: str) -> Chart:
+    """The detailed human cost: a row per figure, with the article's words (plot_human_cost)."""
     label_w, row_h = 2.5, 0.85
     depth = len(cost) * row_h
     measures = list(dict.fromkeys(MEASURES[m].rstrip(".").lower() for m in cost["measure"]))
@@ -335,7 +395,7 @@ def _plot_cost_spread(cost: pd.DataFrame, note: str) -> Chart:
     depth = len(measures) * row_h
     title = f"Reported human cost: {counted(len(cost), 'figure')}, the spread of their lower bounds"
     subtitle = (
-        "Too many figures to draw one by one. For each measure, the line runs from the smallest to the "
+        "Too many figures for a row each on a page. For each measure, the line runs from the smallest to the "
         "largest lower bound; the box holds the middle half, the tick is the median. No exact counts."
     )
     page = Page(title, subtitle, note, depth + 0.5)
@@ -424,11 +484,18 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     actors go by their short name where the article gives one. Above ``MAX_MATRIX_EVENTS`` events
     the rows become the actors and the columns their roles, and each cell counts events. Only the
     most involved actors are shown where there are more than fit: ``MAX_MATRIX_ACTORS`` rows, or as
-    many columns as leave a line of text between two at 45 degrees. Both are said in the title.
+    many columns as leave a line of text between two at 45 degrees. Both are said in the title. The
+    rows become the actors too where a row per event would not print legibly on a page.
 
     Returns:
         The Chart; with nobody involved, one that says so.
     """
+    chart = _plot_actor_matrix(timeline, detailed=len(timeline.events) <= MAX_MATRIX_EVENTS)
+    return chart if prints_legibly(chart) else _plot_actor_matrix(timeline, detailed=False)
+
+
+def _plot_actor_matrix(timeline: Timeline, detailed: bool) -> Chart:
+    """plot_actor_matrix, with a row per event (``detailed``) or per actor."""
     events = timeline.events
     links = timeline.event_actors[metrics.isin_text(timeline.event_actors["event_id"], events["event_id"])]
     note = sources_note(timeline)
@@ -438,7 +505,6 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     involved = set(links["actor_id"].unique())
     order = [actor for actor in timeline.actors["actor_id"] if actor in involved]
     involvement = links.groupby("actor_id")["event_id"].nunique().reindex(order)
-    detailed = len(events) <= MAX_MATRIX_EVENTS
     label_w = 2.6 if detailed else 1.95
     plot_left = MARGIN_IN + label_w + 0.1
     room = WIDTH_IN - MARGIN_IN - 0.1 - plot_left
@@ -476,7 +542,7 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.
         title = f"Who took part in {some_events if nobody else f'the {some_events}'}: events per actor and role"
-        subtitle = "Too many events for one row each: each cell counts the events in which the actor had that role."
+        subtitle = "Too many events for a row each on a page: each cell counts the events in which the actor had that role."
         subtitle += nobody_named
         counts = pd.crosstab(links["actor_id"], links["role"].astype(str))
         row_names = [names[actor] for actor in shown]
@@ -485,7 +551,7 @@ def plot_actor_matrix(timeline: Timeline) -> Chart:
         title += f" (the {len(shown)} most involved of {len(order)} actors)"
 
     # Up to 20 rows, a label may take two lines; past that, one, in shorter rows: 40 rows then still
-    # print at a readable size on one page (a report prints a chart at most 200 mm tall).
+    # print at a readable size on one page (chart_layout.PRINT_HEIGHT_IN).
     lines_per_row = 2 if len(row_names) <= 20 else 1
     row_h = 0.3 if lines_per_row == 2 else 0.18
     depth = len(row_names) * row_h
@@ -569,8 +635,8 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
 
     A table-like chart: rows grouped under their area, a status mark (filled: an effect is reported;
     half-filled: an assessment, but no effect; open: nothing), the measure, its implementer and the
-    reported effect or assessment in short text. Above ``MAX_TRACKER_MEASURES`` measures it counts
-    measures per area by status.
+    reported effect or assessment in short text. Above ``MAX_TRACKER_MEASURES`` measures, or where a
+    row each would not print legibly on a page, it counts measures per area by status.
 
     Returns:
         The Chart; with no reforms or operations, one that says so.
@@ -598,14 +664,20 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     )
     if len(tracker) > MAX_TRACKER_MEASURES:
         return _plot_tracker_counts(status, in_area, title, alt, note)
+    chart = _plot_tracker_rows(timeline, tracker, in_area, (title, alt, note))
+    return chart if prints_legibly(chart) else _plot_tracker_counts(status, in_area, title, alt, note)
 
+
+def _plot_tracker_rows(timeline: Timeline, tracker: pd.DataFrame, in_area: dict, words: tuple[str, str, str]) -> Chart:
+    """The detailed tracker (plot_reform_tracker): a row per measure under its area; ``words``: title, alt text, note."""
+    title, alt, note = words
     actors = actor_labels(timeline.actors)
     links = metrics.tracker_implementers(timeline)
     implementers = links.groupby("event_id")["actor_id"].agg(lambda ids: ", ".join(actors[i] for i in ids))
     left = {"status": MARGIN_IN, "measure": MARGIN_IN + 0.3, "by": MARGIN_IN + 2.7, "effect": MARGIN_IN + 4.2}
     width = {"measure": 2.25, "by": 1.35, "effect": WIDTH_IN - MARGIN_IN - left["effect"]}
     layout, depth = [], 0.3  # (top, height, area or None, measure, wrapped texts)
-    for area in areas:
+    for area in in_area:
         layout.append((depth, 0.28, area, None, None))
         depth += 0.28
         for _, measure in tracker[in_area[area]].iterrows():
@@ -666,7 +738,8 @@ def _plot_tracker_counts(status: pd.Series, in_area: dict, title: str, alt: str,
     """The aggregate tracker: measures per area, split by what the article reports of them."""
     row_h = 0.35
     depth = len(in_area) * row_h
-    page = Page(title, "Too many measures to list: measures per area by status.", note, depth + 0.45, legend_height_in(3, 3))
+    subtitle = "Too many measures for a row each on a page: measures per area by status."
+    page = Page(title, subtitle, note, depth + 0.45, legend_height_in(3, 3))
     ax = page.axes(MARGIN_IN + 1.9, WIDTH_IN - MARGIN_IN - 0.2, depth)
     ax.set_ylim(len(in_area) - 0.5, -0.5)
     ax.set_yticks([])

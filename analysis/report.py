@@ -113,7 +113,8 @@ class Report:
     def chart(self, name: str) -> Fragment:
         """One chart as an embedded PNG, named by its title; its description, generated from the data, is its caption.
 
-        A chart with nothing to show is one line saying so, not a figure.
+        A chart with nothing to show is one line saying so, not a figure. A chart drawn in parts, a
+        page each (a long timeline), is a figure per part.
 
         The alt text is the title, not the description: a screen reader then reads the description
         once (the caption), and print shows it under the chart.
@@ -131,13 +132,16 @@ class Report:
         chart = plotters[name](self.timeline)
         if chart.empty:  # a figure would only repeat the sentence, three times
             return Fragment(f'<p class="empty" id="chart-{name}">{text(chart.title)}.</p>')
-        png = base64.b64encode(charts.to_png(chart)).decode("ascii")
-        return Fragment(
-            f'<figure class="chart" id="chart-{name}">'
-            # alt is an attribute: escaped, but never wrapped in <bdi> as text() does for body text
-            f'<img src="data:image/png;base64,{png}" alt="{html.escape("Chart: " + chart.title, quote=True)}">'
-            f"<figcaption>{text(chart.alt_text)}</figcaption></figure>"
-        )
+        figures = []
+        for number, part in enumerate((chart, *chart.continued), start=1):  # a part a page, where it takes more
+            png = base64.b64encode(charts.to_png(part)).decode("ascii")
+            figures.append(
+                f'<figure class="chart" id="chart-{name}{"" if number == 1 else f"-{number}"}">'
+                # alt is an attribute: escaped, but never wrapped in <bdi> as text() does for body text
+                f'<img src="data:image/png;base64,{png}" alt="{html.escape("Chart: " + part.title, quote=True)}">'
+                f"<figcaption>{text(part.alt_text)}</figcaption></figure>"
+            )
+        return Fragment("\n".join(figures))
 
     def _chart_html(self, name: str) -> str:
         return self.chart(name).html

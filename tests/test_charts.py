@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -17,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 
+import analysis
 from analysis import chart_layout, charts, load_timeline, metrics
 from analysis.load import Timeline
 from analysis.schema import TABLES_BY_NAME
@@ -229,6 +232,62 @@ def test_timeline_height_grows_with_rows(real, crisis):
     assert full.get_figheight() > small.get_figheight()
 
 
+def test_every_chart_of_the_article_prints_legibly_in_one_part(real):
+    for plot in (charts.plot_timeline, charts.plot_human_cost, charts.plot_actor_matrix, charts.plot_reform_tracker):
+        chart = plot(real)
+        assert chart.continued == () and chart_layout.prints_legibly(chart), plot.__name__
+        assert chart_layout.printed_pt(chart) >= chart_layout.MIN_PRINTED_PT
+
+
+def test_print_size_is_the_one_the_report_css_gives():
+    css = (Path(analysis.__file__).parent / "templates" / "report" / "report.css").read_text(encoding="utf-8")
+    page = re.search(r"@page \{[^}]*margin: (\d+)mm (\d+)mm", css)
+    height = re.search(r"figure\.chart img \{[^}]*max-height: (\d+)mm", css)
+    assert page and height
+    assert pytest.approx((210 - 2 * int(page.group(2))) / 25.4) == chart_layout.PRINT_WIDTH_IN  # A4 less its sides
+    assert pytest.approx(int(height.group(1)) / 25.4) == chart_layout.PRINT_HEIGHT_IN
+
+
+def long_timeline(count: int) -> Timeline:
+    """``count`` events with two-line titles, in two phases, each day its own."""
+    title = "An event whose title is long enough to need two lines of the label column"
+    kinds = ["violence", "reform"]
+    return tiny(
+        event(f"e{i:02d}", f"2016-{1 + i // 28:02d}-{1 + i % 28:02d}", title=f"{title} {i}", category=kinds[i * 2 // count])
+        for i in range(count)
+    )
+
+
+def test_a_timeline_too_tall_for_a_page_is_drawn_in_parts_each_printing_legibly():
+    chart = charts.plot_timeline(long_timeline(40))
+    parts = (chart, *chart.continued)
+    assert len(parts) >= 2
+    drawn = [t.get_text().replace("\n", " ") for part in parts for t in texts(part) if t.get_text().startswith("An event")]
+    title = "An event whose title is long enough to need two lines of the label column"
+    assert sorted(drawn) == sorted(f"{title} {i}" for i in range(40))
+    for number, part in enumerate(parts, start=1):
+        assert chart_layout.prints_legibly(part)
+        assert part.title == f"When the 40 events happened, January 2016 – February 2016 (part {number} of {len(parts)})"
+        assert part.alt_text.count(f"Part {number} of {len(parts)} of the timeline") == 1
+        assert part.figure.axes[0].get_xlim() == chart.figure.axes[0].get_xlim()  # one date axis for all
+    assert chart.alt_text.startswith("Timeline of 40 events")  # the first part also describes the whole
+    headings = [t.get_text() for part in parts[1:] for t in texts(part) if t.get_text().endswith("(continued)")]
+    assert headings and all(" · 20 events (continued)" in heading for heading in headings)
+
+
+def test_a_timeline_that_fits_a_page_is_one_part():
+    chart = charts.plot_timeline(long_timeline(12))
+    assert chart.continued == () and "part" not in chart.title and chart_layout.prints_legibly(chart)
+
+
+def test_a_tracker_too_tall_to_print_legibly_counts_measures_instead():
+    area = "protection-of-civilians"
+    measures = [event(f"m{i:02d}", "2016-11-01", "2017-04-19", category="reform", area=area) for i in range(24)]
+    chart = charts.plot_reform_tracker(tiny(measures))  # fewer than MAX_TRACKER_MEASURES
+    assert "Too many measures for a row each on a page" in all_text(chart)
+    assert chart_layout.prints_legibly(chart)
+
+
 def test_timeline_of_100000_events_is_an_aggregate_drawn_quickly():
     n = 100_000
     rng = np.random.default_rng(7)
@@ -404,20 +463,28 @@ def matrix_of(event_count: int, actor_count: int) -> charts.Chart:
     return charts.plot_actor_matrix(tiny(events, actors, links))
 
 
-@pytest.mark.parametrize(("count", "lines"), [(20, 2), (21, 1), (40, 1)])
+@pytest.mark.parametrize(("count", "lines"), [(20, 2), (21, 1), (30, 1)])
 def test_actor_matrix_rows_take_two_lines_up_to_20_events_then_one(count, lines):
-    # A report prints a chart at most 200 mm tall: 40 rows of two lines would print too small to read.
+    # A report prints a chart at most 210 mm tall: 30 rows of two lines would print too small to read.
     chart = matrix_of(count, 11)
     labels = [t.get_text() for t in texts(chart) if t.get_text().startswith("An event")]
     assert len(labels) == count and {label.count("\n") + 1 for label in labels} == {lines}
     assert all(label.endswith("…") for label in labels) == (lines == 1)
-    assert chart.figure.get_size_inches()[1] < 11
+    assert chart_layout.prints_legibly(chart)
+
+
+def test_actor_matrix_too_tall_to_print_legibly_counts_events_per_actor_instead():
+    chart = matrix_of(36, 11)  # under MAX_MATRIX_EVENTS, but a row each would print below 6 pt
+    assert len(chart.figure.axes[0].texts) > 0 and "events per actor and role" in chart.title
+    assert any("Too many events for a row each on a page" in t.get_text() for t in texts(chart))
+    assert chart_layout.prints_legibly(chart)
+    assert not any(t.get_text().startswith("An event") for t in texts(chart))
 
 
 def test_actor_matrix_shows_as_many_actors_as_leave_a_line_between_two_labels():
-    chart = matrix_of(40, 40)
+    chart = matrix_of(30, 40)  # 30 of the actors take part: more than the columns that fit
     rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
-    assert f"(the {len(rotated)} most involved of 40 actors)" in chart.title
+    assert f"(the {len(rotated)} most involved of 30 actors)" in chart.title
     steps = np.diff([t.get_position()[0] for t in rotated])
     assert steps.min() * np.sqrt(0.5) > chart_layout.SMALL_PT * chart_layout.LINE
     assert len(rotated) >= 20  # not fewer than the room allows

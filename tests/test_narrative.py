@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import re
@@ -671,7 +672,8 @@ def test_report_with_hostile_data_is_inert(data_copy):
 
 def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
     hostile_alt, hostile_title = f'{ALL_HOSTILE} "quoted"', f'<b>Title</b> {ALL_HOSTILE} "quoted"'
-    chart = types.SimpleNamespace(figure=None, title=hostile_title, alt_text=hostile_alt, source_note="Note", empty=False)
+    words = {"title": hostile_title, "alt_text": hostile_alt, "source_note": "Note"}
+    chart = types.SimpleNamespace(figure=None, empty=False, continued=(), **words)
     fake = types.SimpleNamespace(
         plot_timeline=lambda timeline, window: chart,
         plot_human_cost=lambda timeline: chart,
@@ -688,6 +690,25 @@ def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
     assert img["alt"] == "Chart: " + hostile_title  # the attribute holds the words, not markup
     assert figure.figcaption.get_text() == hostile_alt
     assert img["src"] == "data:image/png;base64,UE5H"
+
+
+def test_a_chart_drawn_in_parts_is_a_figure_per_part_in_order(monkeypatch):
+    def part(number: int):
+        words = {"title": f"Part {number}", "alt_text": f"Described {number}", "source_note": "Note"}
+        return types.SimpleNamespace(figure=number, empty=False, continued=(), **words)
+
+    chart = types.SimpleNamespace(**{**vars(part(1)), "continued": (part(2), part(3))})
+    others = {name: None for name in ("plot_human_cost", "plot_actor_matrix", "plot_reform_tracker")}
+    fake = types.SimpleNamespace(
+        plot_timeline=lambda timeline, window: chart, to_png=lambda drawn: b"PNG%d" % drawn.figure, **others
+    )
+    monkeypatch.setitem(sys.modules, "analysis.charts", fake)
+    monkeypatch.setattr(analysis, "charts", fake, raising=False)
+    figures = BeautifulSoup(str(Report().chart("timeline")), "html.parser").find_all("figure")
+    assert [f["id"] for f in figures] == ["chart-timeline", "chart-timeline-2", "chart-timeline-3"]
+    assert [f.img["alt"] for f in figures] == ["Chart: Part 1", "Chart: Part 2", "Chart: Part 3"]
+    assert [f.figcaption.get_text() for f in figures] == ["Described 1", "Described 2", "Described 3"]
+    assert [base64.b64decode(f.img["src"].split(",")[1]) for f in figures] == [b"PNG1", b"PNG2", b"PNG3"]
 
 
 def test_a_phase_with_many_events_lists_the_first_and_counts_the_rest():
