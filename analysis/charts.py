@@ -384,7 +384,8 @@ def _plot_cost_rows(cost: pd.DataFrame, note: str) -> Chart:
     described = "; ".join(
         f"{MEASURES[f.measure].rstrip('.').lower()}: “{one_line(f.qualifier)}” ({_describe_bounds(f)})" for f in cost.itertuples()
     )
-    alt = f"{counted(len(cost), 'reported figure')}, as ranges or lower bounds, never as exact counts: {described}."
+    forms = "lower bounds" if lower_bounds_only else "ranges or lower bounds"
+    alt = f"{counted(len(cost), 'reported figure')}, as {forms}, never as exact counts: {described}."
     return Chart(page.figure, title, alt, note)
 
 
@@ -462,7 +463,7 @@ def _draw_figure(ax, figure, y: float, colour: str, xmax: float) -> None:
         }
         ax.annotate("", (xmax, y), xytext=(low, y), arrowprops=arrow, gid="figure-open-ended", zorder=3)
         ax.plot([low, low], [y - 0.14, y + 0.14], color=colour, linewidth=2.5, gid="figure-low", zorder=3)
-        draw_text(ax, low, y - 0.16, f"{low:,}", SMALL_PT, ha="center", va="bottom")
+        draw_text(ax, low, y - 0.16, f"at least {low:,}", SMALL_PT, ha="left", va="bottom")  # never a count on its own
     if pd.notna(figure.best):
         ax.plot([int(figure.best)], [y], marker="D", color=INK, linestyle="none", gid="figure-best", zorder=4)
 
@@ -477,7 +478,7 @@ def _nice_ceiling(value: float) -> float:
 
 
 def plot_actor_matrix(timeline: Timeline) -> Chart:
-    """Who took part in which event: events as rows in date order, actors as columns.
+    """Who has a role in which event (a subject or recipient too): events as rows in date order, actors as columns.
 
     Each cell is marked by the actor's role, with a distinct shape and colour per role. Event titles
     read across, in up to two lines for up to 20 events and in one beyond (cut with "…" if longer);
@@ -519,20 +520,20 @@ def _plot_actor_matrix(timeline: Timeline, detailed: bool) -> Chart:
     if len(order) == 1:
         spread = ""
     elif len(most) == len(order):
-        spread = f"; each takes part in {most_events}"
+        spread = f"; each has a role in {most_events}"
     else:
         spread = f"; most involved: {', '.join(names[most.index])}, {most_events}"
     # An event for which the article names nobody is counted apart, not as one taken part in.
     linked = links["event_id"].nunique()
     nobody = len(events) - linked
     some_events = f"{linked:,} of the {counted(len(events), 'event')}" if nobody else counted(len(events), "event")
-    nobody_named = f" The article does not say who took part in {counted(nobody, 'event')}." if nobody else ""
+    nobody_named = f" The article names nobody with a role in {counted(nobody, 'event')}." if nobody else ""
     alt = (
-        f"{counted(len(order), 'actor')} {'takes' if len(order) == 1 else 'take'} part in {some_events}{spread}. "
+        f"{counted(len(order), 'actor')} {'has' if len(order) == 1 else 'have'} a role in {some_events}{spread}. "
         f"Roles: {', '.join(f'{r} {role_counts[r]}' for r in present)}.{nobody_named}"
     )
     if detailed:
-        title = f"Who took part in which event: {counted(len(order), 'actor')}, {some_events}"
+        title = f"Who has a role in which event: {counted(len(order), 'actor')}, {some_events}"
         subtitle = f"Events top to bottom in date order; each mark is the actor's role in that event.{nobody_named}"
         roles = metrics.actor_roles(timeline)
         # actor_roles names its rows by actor name, which two actors may share; its rows are in `order`.
@@ -541,7 +542,7 @@ def _plot_actor_matrix(timeline: Timeline, detailed: bool) -> Chart:
         headings = [names[actor] for actor in shown]
     else:
         # metrics.actor_roles builds one column per event, too slow at this size; count links instead.
-        title = f"Who took part in {some_events if nobody else f'the {some_events}'}: events per actor and role"
+        title = f"Who has a role in {some_events if nobody else f'the {some_events}'}: events per actor and role"
         subtitle = "Too many events for a row each on a page: each cell counts the events in which the actor had that role."
         subtitle += nobody_named
         counts = pd.crosstab(links["actor_id"], links["role"].astype(str))
@@ -685,7 +686,7 @@ def _plot_tracker_rows(timeline: Timeline, tracker: pd.DataFrame, in_area: dict,
             texts = {
                 "measure": wrap(measure["title"], width["measure"], BODY_PT, 3),
                 "by": wrap(implementers.get(measure["event_id"], "not stated"), width["by"], SMALL_PT, 4),
-                "effect": wrap(said, width["effect"], SMALL_PT, 4),
+                "effect": wrap(said, width["effect"], SMALL_PT, 5),
             }
             points = max(len(texts["measure"]) * BODY_PT + SMALL_PT, *(len(texts[k]) * SMALL_PT for k in ("by", "effect")))
             layout.append((depth, points * LINE + 0.12, None, measure, texts))
@@ -700,7 +701,8 @@ def _plot_tracker_rows(timeline: Timeline, tracker: pd.DataFrame, in_area: dict,
     ax.set_xlim(0, WIDTH_IN)
     ax.set_ylim(depth, 0)
     inside = {"xmin": MARGIN_IN / WIDTH_IN, "xmax": 1 - MARGIN_IN / WIDTH_IN, "color": RULE}
-    for key, heading in (("measure", "Measure"), ("by", "Implemented by"), ("effect", "Reported effect or assessment")):
+    headings = {"measure": "Measure", "by": "Implemented by", "effect": "Reported effect or assessment (in our words)"}
+    for key, heading in headings.items():
         page.text(left[key], 0.05, heading, SMALL_PT, weight="bold", color=MUTED, va="top")
     ax.axhline(0.27, linewidth=0.6, **inside)
     marks: dict[str, list[tuple[float, float]]] = {kind: [] for kind in STATUS_MARKS}

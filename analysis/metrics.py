@@ -237,11 +237,18 @@ def tracker_claims(timeline: Timeline) -> pd.DataFrame:
     return timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
 
 
+def speaker(actor_id, actor_names: pd.Series, starts_a_sentence: bool = False) -> str:
+    """Who makes a claim: the actor's name (its id if unknown), or "the article" for a claim with no actor."""
+    if pd.isna(actor_id) or actor_id == "":
+        return "The article" if starts_a_sentence else "the article"
+    return actor_names.get(actor_id, actor_id)
+
+
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     """The reforms and operations by area: who carried them out and what the article reports of them.
 
-    ``reported_effect`` joins the claims of kind effect and assessment about each; ``status`` is one
-    of ``TRACKER_STATUSES``.
+    ``reported_effect`` joins the claims of kind effect and assessment about each, each in our words
+    after its speaker ("António Guterres: …"); ``status`` is one of ``TRACKER_STATUSES``.
     """
     events = events_in_order(timeline.events)
     measures = events[events["area"].notna()].copy()
@@ -249,7 +256,11 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     links = tracker_implementers(timeline)
     implementers = _joined_by(links["event_id"], links["actor_id"].map(names), ", ")
     reported = tracker_claims(timeline)
-    effects = _joined_by(reported["event_id"], reported["statement"], " ")
+    said = [
+        f"{speaker(actor_id, names, starts_a_sentence=True)}: {statement}"
+        for actor_id, statement in zip(reported["actor_id"].tolist(), reported["statement"].tolist(), strict=True)
+    ]
+    effects = _joined_by(reported["event_id"], pd.Series(said, dtype=object), " ")
     with_effect = set(reported.loc[reported["kind"] == "effect", "event_id"])
     assessed = set(reported.loc[reported["kind"] == "assessment", "event_id"])
     area_order = list(REFORM_AREAS)

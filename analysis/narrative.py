@@ -209,17 +209,14 @@ PLACE_FROM_ANOTHER_PASSAGE = "Place, inferred from another passage of the articl
 CLAIM_HEADINGS = {"assessment": "Assessment", "effect": "Reported effect", "basis": "Basis", "remaining": "Still to be done"}
 
 
-def speaker(actor_id, actor_names: pd.Series) -> str:
-    """Who makes a claim: the actor's name (its id if unknown), or "the article" for a claim with no actor."""
-    if pd.isna(actor_id) or actor_id == "":
-        return "the article"
-    return actor_names.get(actor_id, actor_id)
-
-
 def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
-    """Which kind of claim, by whom, and what: 'Assessment (António Guterres): …'."""
+    """Which kind of claim, by whom, and what, in our words: 'Assessment (António Guterres, in our words): …'.
+
+    The statement is ours, not a quote: its citation gives the article's own sentence.
+    """
     heading = CLAIM_HEADINGS.get(str(claim["kind"]), label(str(claim["kind"])))
-    return f"{text(heading)} ({text(speaker(claim['actor_id'], actor_names))}): {text(claim['statement'])}"
+    who = metrics.speaker(claim["actor_id"], actor_names)
+    return f"{text(heading)} ({text(who)}, in our words): {text(claim['statement'])}"
 
 
 def _more(count: int, noun: str, where: str) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from . import metrics
 from .errors import ParameterError
 from .load import load_timeline
-from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, speaker, text
+from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, text
 from .parallel import forked_map
 from .parameters import DEFAULT_TITLE, check_actors, check_parameters
 from .schema import label
@@ -195,6 +195,8 @@ class Report:
             "numbers keep their uncertainty: “Hundreds” is recorded as at least 200 (the least the "
             "plural allows) with no upper bound, “more than 200” as at least 201; a number is shown with "
             "the event in whose time the article gives it, not as caused by it. "
+            "Claims (assessments, effects, what remains to be done) are given in our words after their "
+            "speaker, each citing the article's own sentence. "
             "Statements the article makes in its own voice are attributed to the article, and so are "
             "words it quotes without saying whose they are. Square brackets mark where our words "
             "correct the article's (“revise[d]”). Nothing "
@@ -271,7 +273,7 @@ class Report:
                 "Measure": tracker["title"],
                 "Carried out by": tracker["implemented_by"],
                 "The article reports": tracker["status"].str.capitalize(),
-                "Reported effect or assessment": tracker["reported_effect"].replace("", "not stated"),
+                "Reported effect or assessment, by whom (in our words)": tracker["reported_effect"].replace("", "not stated"),
             }
         )
         return "Reforms and measures, by area", frame, quotes_of
@@ -279,9 +281,8 @@ class Report:
     def _remaining_table(self) -> tuple[str, pd.DataFrame, Callable]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actor_names()
-        who = [speaker(actor, names) for actor in remaining["actor_id"]]
-        who = [name[:1].upper() + name[1:] for name in who]  # a cell's first word: "The article"
-        frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
+        who = [metrics.speaker(actor, names, starts_a_sentence=True) for actor in remaining["actor_id"]]
+        frame = pd.DataFrame({"Who": who, "What remains to be done (in our words)": remaining["statement"]})
         return "What remains to be done", frame, lambda count: [[pair] for pair in _pairs(remaining, count)]
 
 

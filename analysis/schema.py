@@ -258,7 +258,7 @@ ACTORS = Table(
 EVENT_ACTORS = Table(
     name="event_actors",
     record="event-actor",
-    description="Who took part in which event, and in what role, with the words that say so.",
+    description="Who has a role in which event (a party, author or subject, among others), with the words that say so.",
     fields=(
         _ref("event_id", "The event."),
         _ref("actor_id", "The actor."),

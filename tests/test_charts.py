@@ -391,9 +391,9 @@ def test_actor_matrix_marks_each_role_with_its_own_shape(real):
     # The article names nobody for the weapons-free zone: 12 events have rows, and the 13th is said apart.
     assert chart.title.endswith("10 actors, 12 of the 13 events")
     assert "most involved: UNMISS, 7 events" in chart.alt_text
-    assert chart.alt_text.startswith("10 actors take part in 12 of the 13 events;")
-    assert chart.alt_text.endswith("The article does not say who took part in 1 event.")
-    assert "The article does not say who took part in 1 event." in all_text(chart)  # under the title
+    assert chart.alt_text.startswith("10 actors have a role in 12 of the 13 events;")
+    assert chart.alt_text.endswith("The article names nobody with a role in 1 event.")
+    assert "The article names nobody with a role in 1 event." in all_text(chart)  # under the title
 
 
 def test_actor_matrix_counts_every_event_when_each_names_an_actor(real):
@@ -482,7 +482,7 @@ def test_actor_matrix_too_tall_to_print_legibly_counts_events_per_actor_instead(
 
 
 def test_actor_matrix_shows_as_many_actors_as_leave_a_line_between_two_labels():
-    chart = matrix_of(30, 40)  # 30 of the actors take part: more than the columns that fit
+    chart = matrix_of(30, 40)  # 30 of the actors have a role: more than the columns that fit
     rotated = sorted((t for t, _ in drawn_boxes(chart) if t.get_rotation() == 45), key=lambda t: t.get_position())
     assert f"(the {len(rotated)} most involved of 30 actors)" in chart.title
     steps = np.diff([t.get_position()[0] for t in rotated])
@@ -494,7 +494,7 @@ def test_actor_matrix_filter_draws_fewer_marks(crisis):
     chart = charts.plot_actor_matrix(crisis)
     marks = sum(len(line.get_xdata()) for line in chart.figure.findobj(Line2D) if str(line.get_gid()).startswith("role-"))
     assert marks == 3
-    assert "each takes part in 1 event" in chart.alt_text
+    assert "each has a role in 1 event" in chart.alt_text
 
 
 # --- reform tracker ----------------------------------------------------------------------------
@@ -560,11 +560,11 @@ def test_many_measures_and_events_become_counts():
 def test_counted_charts_say_which_events_name_no_actor_and_which_measures_no_effect():
     timeline = staff_safety_measures(45, 44)
     matrix = charts.plot_actor_matrix(timeline)
-    assert matrix.title == "Who took part in 44 of the 45 events: events per actor and role"
+    assert matrix.title == "Who has a role in 44 of the 45 events: events per actor and role"
     assert matrix.alt_text == (
-        "1 actor takes part in 44 of the 45 events. Roles: implementer 44. The article does not say who took part in 1 event."
+        "1 actor has a role in 44 of the 45 events. Roles: implementer 44. The article names nobody with a role in 1 event."
     )
-    assert "The article does not say who took part in 1 event." in all_text(matrix)
+    assert "The article names nobody with a role in 1 event." in all_text(matrix)
     tracker = charts.plot_reform_tracker(timeline)
     assert "45 measures in 1 area. An effect is reported for 0, an assessment but no effect for 0, and neither for 45." in (
         tracker.alt_text

@@ -441,7 +441,7 @@ def test_reform_tracker_by_area_with_implementers_and_reported_effects(timeline)
             # e-poc-late has only a leader, e-crisis nobody: 'not stated'. Implementers in file order.
             "implemented_by": ["Gamma", "not stated", "not stated", "Beta, Alpha"],
             # Only effect and assessment claims count; 'remaining' and 'basis' do not.
-            "reported_effect": ["Crime fell. Good work.", "Late work noted.", "", ""],
+            "reported_effect": ["Alpha: Crime fell. Beta: Good work.", "Alpha: Late work noted.", "", ""],
             # e-poc-early has an effect (and an assessment); e-poc-late only an assessment.
             "status": [
                 "effect reported",
