@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--report", nargs="+", action="extend", default=[], metavar="NAME", help="variants to render (default: all)"
     )
-    render.add_argument("-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    once = "override a parameter (each at most once; a list comma-separated)"
+    render.add_argument("-p", dest="parameters", action="append", default=[], metavar="NAME=VALUE", help=once)
     render.add_argument(
         "--format", default=",".join(FORMATS), help=f"comma-separated formats: {', '.join(FORMATS)} (default: all)"
     )
@@ -160,11 +161,13 @@ def _render(args: argparse.Namespace) -> int:
     from .parameters import parse_assignment
     from .render import render
 
-    overrides, problems = {}, []
+    overrides, given, problems = {}, {}, []
     for text in args.parameters:  # every mistake told at once
         try:
             name, value = parse_assignment(text)
-            overrides[name] = value
+            if name in given:  # the last would win silently: a second actor or category list dropped the first
+                raise ParameterError(f"-p {name} is given twice ({given[name]!r}, {text!r}): give it once")
+            overrides[name], given[name] = value, text
         except ParameterError as error:
             problems.append(str(error))
     if problems:

@@ -271,10 +271,12 @@ def index_html(manifests: list[dict]) -> str:
         )
     css = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Reports</title>'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0"><title>Reports</title>'
         f'<style>{css}</style></head><body><main class="report"><h1>Reports</h1>'
-        '<p class="subtitle">Every report variant, rendered from the source-cited timeline of the UN News article '
-        "of 19 April 2017 on UNMISS.</p>"
-        '<table class="data"><thead><tr><th>Report</th><th>Selection</th><th>Dates of the events shown</th><th>Events</th>'
-        f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></main></body></html>\n"
+        '<p class="subtitle">The report variants rendered into this folder, from the source-cited timeline of the UN '
+        "News article of 19 April 2017 on UNMISS.</p>"
+        '<div class="table-scroll"><table class="data"><thead><tr><th>Report</th><th>Selection</th>'
+        "<th>Dates of the events shown</th><th>Events</th>"
+        f"<th>Files</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></main></body></html>\n"
     )

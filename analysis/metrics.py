@@ -9,8 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from .errors import ParameterError
 from .load import Timeline
-from .parameters import check_value
+from .parameters import check_actors, check_value
 from .schema import DATE_BASES, REFORM_AREAS
 
 # The story's phases, and which event categories belong to each. A data decision of ours, derived
@@ -30,6 +31,13 @@ def _timestamp(name: str, value) -> pd.Timestamp | None:
         return pd.Timestamp(value)
     day = check_value(name, value)
     return None if day is None else pd.Timestamp(day)
+
+
+def _ids(name: str, values: Iterable[str]) -> list[str]:
+    """A list parameter's ids, checked as a report's are; a lone text is refused, not read letter by letter."""
+    if isinstance(values, str):
+        raise ParameterError(f"{name} must be a list of ids, not the text {values!r}: write [{values!r}]")
+    return check_value(name, list(values))
 
 
 def filter_timeline(
@@ -53,23 +61,26 @@ def filter_timeline(
         and sources are kept whole, as the reference lists they are.
 
     Raises:
-        ParameterError: a bound given as text that is not a real day written YYYY-MM-DD.
+        ParameterError: a bound given as text that is not a real day written YYYY-MM-DD, a start after
+            the end, an actor or category that is not known, or a text given where a list is due.
     """
     events = timeline.events
     keep = pd.Series(True, index=events.index)
     start, end = _timestamp("start", start), _timestamp("end", end)
+    if start is not None and end is not None and start > end:
+        raise ParameterError(f"start {start:%Y-%m-%d} is after end {end:%Y-%m-%d}")
+    actors, categories = _ids("actors", actors), _ids("categories", categories)
+    check_actors(actors, timeline.actors["actor_id"].tolist())
     if start is not None:
         keep &= events["end"] >= start
     if end is not None:
         keep &= events["start"] <= end
-    actors = list(actors)
     if actors:
         roles, claims = timeline.event_actors, timeline.claims
         involved = pd.concat(
             [roles.loc[roles["actor_id"].isin(actors), "event_id"], claims.loc[claims["actor_id"].isin(actors), "event_id"]]
         )
         keep &= isin_text(events["event_id"], involved)
-    categories = list(categories)
     if categories:
         keep &= events["category"].isin(categories)
     kept = events[keep].reset_index(drop=True)

@@ -80,14 +80,15 @@ def check_value(name: str, value, origin: str = ""):
         bad = [item for item in value if not _SLUG.fullmatch(item)]
         if bad:
             are = "is not an id" if len(bad) == 1 else "are not ids"
-            raise ParameterError(f"{origin}parameter {name!r}: {_listed(bad)} {are} (lowercase letters, digits, hyphens)")
+            lowered = [item.strip().lower() for item in bad]
+            hint = f"; did you mean {_listed(lowered)}?" if all(_SLUG.fullmatch(item) for item in lowered) else ""
+            raise ParameterError(f"{origin}parameter {name!r}: {_listed(bad)} {are} (lowercase letters, digits, hyphens){hint}")
         if name == "categories":
             unknown = [item for item in value if item not in CATEGORIES]
             if unknown:
                 what = "category" if len(unknown) == 1 else "categories"
-                raise ParameterError(
-                    f"{origin}parameter 'categories': unknown {what} {_listed(unknown)}; known: {', '.join(CATEGORIES)}"
-                )
+                guessed, known = _guessed(unknown, CATEGORIES), ", ".join(CATEGORIES)
+                raise ParameterError(f"{origin}parameter 'categories': unknown {what} {guessed}; known: {known}")
         return list(value)
     if (value is None or value == "") and kind in {"date", "path"}:
         return None  # empty: no bound, or the shipped data, as the command line reads it
@@ -130,11 +131,17 @@ def check_actors(actors: list[str], known: list[str], origin: str = "") -> None:
     unknown = [actor for actor in actors if actor not in known_ids]
     if unknown:
         what = "actor" if len(unknown) == 1 else "actors"
-        raise ParameterError(f"{origin}unknown {what} {_listed(unknown)}; known: {', '.join(known)}")
+        raise ParameterError(f"{origin}unknown {what} {_guessed(unknown, known)}; known: {', '.join(known)}")
 
 
 def _listed(items: list[str]) -> str:
     return ", ".join(repr(item) for item in items)
+
+
+def _guessed(unknown: list[str], known) -> str:
+    """Each unknown id quoted, with the known one it is closest to, if any: "'gutteres' (did you mean 'guterres'?)"."""
+    guesses = {item: difflib.get_close_matches(item, list(known), n=1) for item in unknown}
+    return ", ".join(f"{item!r} (did you mean {hint[0]!r}?)" if hint else repr(item) for item, hint in guesses.items())
 
 
 def parse_assignment(text: str) -> tuple[str, object]:

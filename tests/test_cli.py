@@ -188,8 +188,15 @@ def test_every_variant_s_unknown_actors_are_told_at_once(tmp_path):
     assert result.returncode == 64, result.stderr
     assert [line.split(";")[0] for line in result.stderr.splitlines()] == [
         "report 'a': unknown actor 'nobody'",
-        "report 'b': unknown actor 'gutteres'",
+        "report 'b': unknown actor 'gutteres' (did you mean 'guterres'?)",
     ]
+
+
+def test_a_parameter_given_twice_is_refused_not_overwritten(tmp_path):
+    result = run("render", "--report", "full", "-p", "actors=guterres", "-p", "actors=haley", "--out", str(tmp_path))
+    assert result.returncode == 64
+    assert result.stderr.strip() == "-p actors is given twice ('actors=guterres', 'actors=haley'): give it once"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_mistaken_override_is_told_once_not_for_every_variant(tmp_path):

@@ -183,6 +183,23 @@ def test_filter_never_guesses_a_day_from_text_that_is_not_yyyy_mm_dd(timeline, b
         metrics.filter_timeline(timeline, end=bound)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"start": "2017-04-01", "end": "2017-03-01"}, "start 2017-04-01 is after end 2017-03-01"),
+        ({"actors": ["alpah"]}, "unknown actor 'alpah'; known: a, b, c, d"),
+        ({"actors": ["b", "zz", "a"]}, "unknown actor 'zz'; known: a, b, c, d"),
+        ({"actors": "a"}, "actors must be a list of ids, not the text 'a': write ['a']"),
+        ({"categories": ["reforms"]}, "unknown category 'reforms' (did you mean 'reform'?)"),
+        ({"categories": "reform"}, "categories must be a list of ids, not the text 'reform'"),
+    ],
+)
+def test_filter_refuses_what_a_report_refuses_instead_of_keeping_nothing(timeline, arguments, message):
+    with pytest.raises(ParameterError) as caught:
+        metrics.filter_timeline(timeline, **arguments)
+    assert message in str(caught.value)
+
+
 def test_filter_takes_a_date_object_as_it_is(timeline):
     by_text = metrics.filter_timeline(timeline, start="2016-12-15", end="2016-12-20")
     by_date = metrics.filter_timeline(timeline, start=dt.date(2016, 12, 15), end=dt.datetime(2016, 12, 20))

@@ -610,7 +610,7 @@ def test_report_of_an_empty_selection():
         ({"start": "2016-7-1"}, "parameter 'start' must be a date YYYY-MM-DD, got '2016-7-1'"),
         ({"end": "2016-02-30"}, "parameter 'end' is not a real date: '2016-02-30'"),
         ({"actors": ["guterres", "nobody"]}, "unknown actor 'nobody'; known: unmiss, guterres"),
-        ({"categories": ["violense"]}, "parameter 'categories': unknown category 'violense'; known: violence, investigation"),
+        ({"categories": ["violense"]}, "parameter 'categories': unknown category 'violense' (did you mean 'violence'?)"),
     ],
 )
 def test_report_refuses_bad_parameters(parameters, message):
