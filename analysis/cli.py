@@ -172,7 +172,7 @@ def _render(args: argparse.Namespace) -> int:
             problems.append(str(error))
     if problems:
         raise ParameterError("\n".join(problems))
-    formats = tuple(part.strip() for part in args.format.split(",") if part.strip())
+    formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
     if args.jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
     if args.timeout < 1:  # papermill would read 0 as "no limit"

@@ -139,7 +139,8 @@ class Citations:
         distinct: dict[tuple[str, str], tuple[str, str]] = {}
         for source_id, quote in quotes:
             distinct.setdefault(_quote_key(source_id, quote), (source_id, quote))
-        return " ".join(self.cite(*pair) for pair in distinct.values())
+        links = {key: self.cite(*pair) for key, pair in distinct.items()}
+        return " ".join(links[key] for key in sorted(links, key=self._numbers.__getitem__))  # [12] [13] [22]
 
     def __len__(self) -> int:
         return len(self._numbers)
@@ -185,14 +186,14 @@ def _fact(sentence_html: str, citation: str) -> str:
 
 
 def figure_sentence(row: pd.Series) -> str:
-    """'The article reports “Hundreds” killed in the time of: Fighting … (recorded as at least 200, no upper bound given).'
+    """'The article reports “Hundreds” killed in the time of the event “Fighting …” (recorded as at least 200, …).'
 
     In the time of the event, not by it: the figure's rule says what the article ties the number to.
     """
     upper = "no upper bound given" if row["is_open_ended"] else "upper bound given"
     return (
-        f"The article reports “{text(row['qualifier'])}” {text(row['measure'])} in the time of: "
-        f"{text(row['event_title'])} (recorded as {text(row['bounds'])}, {upper})."
+        f"The article reports “{text(row['qualifier'])}” {text(row['measure'])} in the time of the event "
+        f"“{text(row['event_title'])}” (recorded as {text(row['bounds'])}, {upper})."
     )
 
 

@@ -196,7 +196,10 @@ class Report:
             "plural allows) with no upper bound, “more than 200” as at least 201; a number is shown with "
             "the event in whose time the article gives it, not as caused by it. "
             "Claims (assessments, effects, what remains to be done) are given in our words after their "
-            "speaker, each citing the article's own sentence. "
+            "speaker, each citing the article's own sentence. Where one sentence names several aims or "
+            "measures (the five months of work “to protect civilians, better plan and prepare its response "
+            "to crisis situations and increase staff safety and security”), each is an event of its own, "
+            "citing that sentence. "
             "Statements the article makes in its own voice are attributed to the article, and so are "
             "words it quotes without saying whose they are. Square brackets mark where our words "
             "correct the article's (“revise[d]”). Nothing "
@@ -224,7 +227,7 @@ class Report:
                 "Category": events["category"].astype(str).map(label),
                 "Earliest – latest day": events["start"].dt.strftime("%Y-%m-%d") + " – " + events["end"].dt.strftime("%Y-%m-%d"),
                 "Dating": events["date_precision"].astype(str).map(label) + ", " + events["date_basis"].astype(str),
-                "Article's words for the time": events["date_text"],
+                "Article's words the date rests on": events["date_text"],
                 "Article's words for the place": events["location"].where(
                     events["location_quote"] == "", events["location"] + " (inferred from another passage)"
                 ),

@@ -339,7 +339,7 @@ def test_human_cost_writes_the_articles_words_and_bounds(real):
     assert "at least 200, no upper bound given" in drawn and "at least 201, no upper bound given" in drawn
     assert "“Hundreds” (at least 200, no upper bound given)" in chart.alt_text
     # In the time of the fighting: the article does not say the fighting killed them.
-    assert "In the time of: Fighting between the SPLA and the SPLM/A-IO" in drawn
+    assert "In the time of “Fighting between the SPLA and the SPLM/A-IO”" in drawn
     assert "“more than 200” (at least 201, no upper bound given)" in chart.alt_text
 
 

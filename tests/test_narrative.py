@@ -182,7 +182,8 @@ def test_figure_sentence_open_ended():
         }
     )
     assert figure_sentence(row) == (
-        "The article reports “Hundreds” killed in the time of: Fighting in Juba (recorded as at least 200, no upper bound given)."
+        "The article reports “Hundreds” killed in the time of the event “Fighting in Juba” "
+        "(recorded as at least 200, no upper bound given)."
     )
 
 
@@ -197,16 +198,17 @@ def test_figure_sentence_with_an_upper_bound():
         }
     )
     assert figure_sentence(row) == (
-        "The article reports “between 100 and 300” raped in the time of: Clash (recorded as 100 to 300, upper bound given)."
+        "The article reports “between 100 and 300” raped in the time of the event “Clash” "
+        "(recorded as 100 to 300, upper bound given)."
     )
 
 
 def test_figure_sentence_of_the_real_figures():
     cost = metrics.human_cost(load_timeline())
     assert [figure_sentence(row) for _, row in cost.iterrows()] == [
-        "The article reports “Hundreds” killed in the time of: Fighting between the SPLA and the SPLM/A-IO "
+        "The article reports “Hundreds” killed in the time of the event “Fighting between the SPLA and the SPLM/A-IO” "
         "(recorded as at least 200, no upper bound given).",
-        "The article reports “more than 200” raped in the time of: Fighting between the SPLA and the SPLM/A-IO "
+        "The article reports “more than 200” raped in the time of the event “Fighting between the SPLA and the SPLM/A-IO” "
         "(recorded as at least 201, no upper bound given).",
     ]
 
@@ -330,7 +332,7 @@ def test_executive_summary_and_phase_sections_exact():
         "the period it is placed in), and each has a note saying how it was inferred or why it is assumed.</p>",
         f'<p class="fact"><em>Crisis: the July 2016 fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
-        '<p class="fact">The article reports “Hundreds” killed in the time of: Fighting (recorded as at least 100, '
+        '<p class="fact">The article reports “Hundreds” killed in the time of the event “Fighting” (recorded as at least 100, '
         f"no upper bound given).{cite(3, 1)}</p>",
         f'<p class="fact">Still to be done (The Secretary-General, in our words): More is needed.{cite(4, 1)}</p>',
     ]
@@ -340,7 +342,7 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
         f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
         f'<p class="fact">Place, inferred from another passage of the article: the city.{cite(5, 1)}</p>',
-        '<p class="fact">The article reports “Hundreds” killed in the time of: Fighting (recorded as at least 100, '
+        '<p class="fact">The article reports “Hundreds” killed in the time of the event “Fighting” (recorded as at least 100, '
         f"no upper bound given).{cite(3, 2)}</p>",
     ]
     assert sections["assessment"].split("\n") == [
@@ -691,6 +693,17 @@ def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
     assert img["alt"] == "Chart: " + hostile_title  # the attribute holds the words, not markup
     assert figure.figcaption.get_text() == hostile_alt
     assert img["src"] == "data:image/png;base64,UE5H"
+
+
+def test_a_row_s_citations_are_in_number_order():
+    timeline = load_timeline()
+    citations = Citations(timeline.sources)
+    quotes = timeline.claims["quote"].drop_duplicates().head(3)
+    first, second, third = (("un-news-2017-04-19", quote) for quote in quotes)
+    citations.cite(*first)
+    citations.cite(*third)  # numbered 2, before the second is ever cited
+    links = BeautifulSoup(citations.cite_each([third, second, first]), "html.parser").find_all("a")
+    assert [link.get_text() for link in links] == ["[1]", "[2]", "[3]"]
 
 
 def test_a_chart_drawn_in_parts_is_a_figure_per_part_in_order(monkeypatch):
