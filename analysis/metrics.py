@@ -46,12 +46,14 @@ def filter_timeline(
     end=None,
     actors: Iterable[str] = (),
     categories: Iterable[str] = (),
+    dates: str = "overlap",
 ) -> Timeline:
     """The part of the timeline a report variant shows.
 
     Args:
-        start, end: keep events whose possible span overlaps [start, end]: a day as YYYY-MM-DD text
-            or a date; None leaves a side open.
+        start, end: a day as YYYY-MM-DD text or a date; None leaves a side open.
+        dates: "overlap" keeps the events whose possible span overlaps [start, end]; "within", those
+            whose every possible day lies in it.
         actors: actor ids; keep events in which any of them has a role, or about which any of them makes
             a claim (empty: all).
         categories: event categories to keep (empty: all).
@@ -62,7 +64,8 @@ def filter_timeline(
 
     Raises:
         ParameterError: a bound given as text that is not a real day written YYYY-MM-DD, a start after
-            the end, an actor or category that is not known, or a text given where a list is due.
+            the end, an actor or category that is not known, a text given where a list is due, or
+            ``dates`` neither "overlap" nor "within".
     """
     events = timeline.events
     keep = pd.Series(True, index=events.index)
@@ -71,10 +74,11 @@ def filter_timeline(
         raise ParameterError(f"start {start:%Y-%m-%d} is after end {end:%Y-%m-%d}")
     actors, categories = _ids("actors", actors), _ids("categories", categories)
     check_actors(actors, timeline.actors["actor_id"].tolist())
+    within = check_value("dates", dates) == "within"
     if start is not None:
-        keep &= events["end"] >= start
+        keep &= (events["start"] if within else events["end"]) >= start
     if end is not None:
-        keep &= events["start"] <= end
+        keep &= (events["end"] if within else events["start"]) <= end
     if actors:
         roles, claims = timeline.event_actors, timeline.claims
         involved = pd.concat(

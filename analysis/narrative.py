@@ -58,10 +58,11 @@ def selection_sentence(parameters: dict, names: pd.Series, shown: int, total: in
     start, end = (None if parameters[bound] is None else pd.Timestamp(parameters[bound]) for bound in ("start", "end"))
     pieces = []
     if start is not None or end is not None:
-        # An event is kept if its recorded dates overlap the window, so the events shown can run
-        # beyond it; said here, since the summary gives their whole span.
+        # With "overlap" the events shown can run beyond the window: said here, since the summary
+        # gives their whole span.
+        relation = "lie wholly within" if parameters["dates"] == "within" else "overlap"
         pieces.append(
-            f"events whose recorded dates overlap "
+            f"events whose recorded dates {relation} "
             f"{format_day(start) if start is not None else 'the beginning'} "
             f"to {format_day(end) if end is not None else 'the end'}"
         )

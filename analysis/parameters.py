@@ -25,15 +25,23 @@ _SLUG = re.compile(SLUG_PATTERN)
 @dataclass(frozen=True)
 class ParameterSpec:
     name: str
-    kind: str  # "text", "date", "list" or "path"
+    kind: str  # "text", "date", "list", "path" or "choice" (one of ``choices``)
     default: object
     help: str
+    choices: tuple[str, ...] = ()
 
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("title", "text", "", "the report's title; empty for the default"),
     ParameterSpec("start", "date", None, "first day shown, YYYY-MM-DD; empty for the beginning"),
     ParameterSpec("end", "date", None, "last day shown, YYYY-MM-DD; empty for the end"),
+    ParameterSpec(
+        "dates",
+        "choice",
+        "overlap",
+        "which events start and end keep: overlap (any possible day of the event between them) or within (every one)",
+        ("overlap", "within"),
+    ),
     ParameterSpec("actors", "list", [], "actor ids, comma-separated; empty for all"),
     ParameterSpec("categories", "list", [], f"event categories ({', '.join(CATEGORIES)}), comma-separated; empty for all"),
     ParameterSpec("data_dir", "path", None, "a folder laid out like data/; empty for the shipped data"),
@@ -98,6 +106,9 @@ def check_value(name: str, value, origin: str = ""):
         raise ParameterError(f"{origin}parameter {name!r} must be text, got {type(value).__name__} {value!r}")
     if kind == "date":
         return _check_date(name, value, origin)
+    if kind == "choice" and value not in SPECS[name].choices:
+        choices = SPECS[name].choices
+        raise ParameterError(f"{origin}parameter {name!r} must be one of {', '.join(choices)}, got {_guessed([value], choices)}")
     if kind == "text" and value and not value.strip():  # a blank title would be an empty heading and index link
         raise ParameterError(f"{origin}parameter {name!r} is white space alone: leave it empty for the default")
     return value

@@ -312,6 +312,7 @@ def _prepare_data(job: _Job, timelines: dict) -> None:
         parameters["end"],
         parameters["actors"],
         parameters["categories"],
+        parameters["dates"],
     )
     events = timeline.events
     job.data = {

@@ -53,6 +53,7 @@ class Report:
         actors: list[str] | tuple[str, ...] = (),
         categories: list[str] | tuple[str, ...] = (),
         data_dir: str | None = None,
+        dates: str = "overlap",
     ):
         """Build every part of the report.
 
@@ -60,15 +61,15 @@ class Report:
             ParameterError: a date that is not YYYY-MM-DD, start after end, or an unknown actor or category.
             TimelineError: the timeline under ``data_dir`` is invalid.
         """
-        checked = check_parameters(
-            {"title": title, "start": start, "end": end, "actors": list(actors), "categories": list(categories)}
-        )
+        chosen = {"title": title, "start": start, "end": end, "dates": dates}
+        checked = check_parameters({**chosen, "actors": list(actors), "categories": list(categories)})
         full = load_timeline(data_dir)
         check_actors(checked["actors"], list(full.actors["actor_id"]))
         self.title = title or DEFAULT_TITLE
         self.parameters = {
             "start": None if checked["start"] is None else pd.Timestamp(checked["start"]),
             "end": None if checked["end"] is None else pd.Timestamp(checked["end"]),
+            "dates": checked["dates"],
             "actors": checked["actors"],
             "categories": checked["categories"],
         }

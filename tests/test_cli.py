@@ -172,8 +172,8 @@ def test_every_mistaken_parameter_name_is_told_at_once(tmp_path):
     result = run("render", "--report", "crisis", "-p", "titel=x", "-p", "strat=2016-01-01", "--out", str(tmp_path))
     assert result.returncode == 64, result.stderr
     assert result.stderr.splitlines() == [
-        "unknown parameter 'titel' (did you mean 'title'?); known: title, start, end, actors, categories, data_dir",
-        "unknown parameter 'strat' (did you mean 'start'?); known: title, start, end, actors, categories, data_dir",
+        "unknown parameter 'titel' (did you mean 'title'?); known: title, start, end, dates, actors, categories, data_dir",
+        "unknown parameter 'strat' (did you mean 'start'?); known: title, start, end, dates, actors, categories, data_dir",
     ]
 
 

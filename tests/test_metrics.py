@@ -167,6 +167,22 @@ def test_filter_keeps_an_event_spanning_the_whole_window(timeline):
     assert ids(kept.events, "event_id") == ["e-posture", "e-crisis"]
 
 
+def test_filter_within_keeps_only_events_whose_every_possible_day_is_in_the_window(timeline):
+    # December 2016: e-posture (1-31 December) lies within; e-crisis (25 Nov to 10 Jan) only overlaps.
+    assert ids(metrics.filter_timeline(timeline, "2016-12-01", "2016-12-31").events, "event_id") == ["e-posture", "e-crisis"]
+    within = metrics.filter_timeline(timeline, "2016-12-01", "2016-12-31", dates="within")
+    assert ids(within.events, "event_id") == ["e-posture"]
+    assert ids(within.event_actors, "event_id") == ["e-posture", "e-posture"] and ids(within.claims, "claim_id") == ["k-basis"]
+    # The edges count as inside; one side open.
+    assert ids(metrics.filter_timeline(timeline, "2016-07-08", "2016-07-12", dates="within").events, "event_id") == ["e-violence"]
+    assert ids(metrics.filter_timeline(timeline, start="2017-02-01", dates="within").events, "event_id") == [
+        "e-poc-late",
+        "e-letter",
+    ]
+    with pytest.raises(ParameterError, match="parameter 'dates' must be one of overlap, within, got 'inside'"):
+        metrics.filter_timeline(timeline, dates="inside")
+
+
 def test_filter_with_one_side_open(timeline):
     assert ids(metrics.filter_timeline(timeline, start="2017-02-28").events, "event_id") == ["e-poc-late", "e-letter"]
     assert ids(metrics.filter_timeline(timeline, end="2016-11-25").events, "event_id") == [

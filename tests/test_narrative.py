@@ -561,6 +561,12 @@ def test_report_of_a_selection():
     ) in str(report.summary())
     assert "wholly within" not in str(Report(start="2016-07-08", end="2017-04-19").summary())
     assert "None of them is dated wholly" in str(Report(start="2016-07-10", end="2016-07-10").summary())
+    within = Report(title="Crisis", start="2016-07-01", end="2016-07-31", dates="within")
+    assert BeautifulSoup(str(within.header()), "html.parser").find("p", class_="selection").get_text() == (
+        "Selection: events whose recorded dates lie wholly within 1 July 2016 to 31 July 2016 (1 of 13 events)."
+    )
+    assert within.timeline.events["event_id"].tolist() == ["juba-fighting"]
+    assert "wholly within" not in str(within.summary())  # nothing shown only overlaps the dates
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
         "Selection: involving António Guterres (a role in the event, or a claim this actor makes about it); "

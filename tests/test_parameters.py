@@ -24,6 +24,7 @@ def test_defaults_fill_every_declared_parameter():
         "title": "",
         "start": None,
         "end": None,
+        "dates": "overlap",
         "actors": [],
         "categories": [],
         "data_dir": None,
@@ -181,7 +182,8 @@ def test_every_spec_has_help():
 
 def test_the_render_command_names_a_variants_file_other_than_reports_toml(tmp_path):
     parameters = check_parameters({"title": "T"})
-    default = "python -m analysis render --report full -p title=T -p start= -p end= -p actors= -p categories= -p data_dir="
+    every = "-p title=T -p start= -p end= -p dates=overlap -p actors= -p categories= -p data_dir="
+    default = f"python -m analysis render --report full {every}"
     assert render_command("full", parameters) == default
     assert render_command("full", parameters, paths.VARIANTS_FILE) == default
     other = tmp_path / "my variants.toml"

@@ -160,7 +160,7 @@ ANY_VALUE = st.recursive(
     | st.text()
     | st.binary()
     | st.dates()
-    | st.sampled_from(["2016-07-01", "2017-04-19", "", "none", *CATEGORIES, "guterres"]),
+    | st.sampled_from(["2016-07-01", "2017-04-19", "", "none", *CATEGORIES, "guterres", "within", "overlap"]),
     lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.frozensets(st.text(), max_size=3),
     max_leaves=8,
 )
@@ -220,6 +220,7 @@ CHECKED_PARAMETERS = st.fixed_dictionaries(
         "title": st.text().filter(lambda title: title == "" or title.strip()),  # white space alone is refused
         "start": st.none() | st.dates().map(str),
         "end": st.none() | st.dates().map(str),
+        "dates": st.sampled_from(SPECS["dates"].choices),
         "actors": st.lists(SLUGS, max_size=3),
         "categories": st.lists(st.sampled_from(list(CATEGORIES)), max_size=3),
         "data_dir": st.none()

@@ -138,7 +138,7 @@ def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
     assert footer.get_text(" ", strip=True).startswith("Rendered by analysis from notebooks/report.ipynb. To render it again:")
     command = footer.find("code").get_text()
     title = "-p 'title=The violence in Juba in July 2016'"
-    chosen = "-p start=2016-07-01 -p end=2016-07-31 -p actors= -p categories= -p data_dir="
+    chosen = "-p start=2016-07-01 -p end=2016-07-31 -p dates=overlap -p actors= -p categories= -p data_dir="
     assert command == f"python -m analysis render --report crisis {title} {chosen}"
 
 
