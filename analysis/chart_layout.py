@@ -62,7 +62,7 @@ TITLE_PT, BODY_PT, SMALL_PT = 11, 8, 7
 LINE = 1.3 / 72  # inches of one line of text, per point of font size
 # On paper (report.css) a chart is scaled down to the A4 text column and to at most 210 mm tall;
 # no chart text may then print smaller than MIN_PRINTED_PT. A chart that would be taller than
-# MAX_HEIGHT_IN is drawn in its aggregate form instead (see prints_legibly).
+# MAX_HEIGHT_IN is drawn in parts, a page each (the timeline), or in its aggregate form (see prints_legibly).
 PRINT_WIDTH_IN, PRINT_HEIGHT_IN = 174 / 25.4, 210 / 25.4
 MIN_PRINTED_PT = 6.0
 MAX_HEIGHT_IN = PRINT_HEIGHT_IN * SMALL_PT / MIN_PRINTED_PT
@@ -214,33 +214,33 @@ class Page:
     """
 
     def __init__(self, title: str, subtitle: str, source_note: str, body_in: float, legend_in: float = 0.0):
-        title_lines, subtitle_lines, note_lines = self._lines(title, subtitle, source_note)
-        title_in = len(title_lines) * TITLE_PT * LINE
-        self.header_in = MARGIN_IN + title_in + len(subtitle_lines) * BODY_PT * LINE + 0.15
+        title_lines, subtitle_lines, note_lines, self.header_in, foot_in = self._layout(title, subtitle, source_note)
         self.body_in = body_in
-        self.height = self.header_in + body_in + legend_in + len(note_lines) * SMALL_PT * LINE + 0.2
+        self.height = self.header_in + body_in + legend_in + foot_in
         self.figure = Figure(figsize=(WIDTH_IN, self.height), facecolor="white")
         inches = self.figure.dpi_scale_trans
         top = self.height - MARGIN_IN
         draw_text(self.figure, MARGIN_IN, top, title_lines, TITLE_PT, weight="bold", va="top", transform=inches)
         if subtitle_lines:
-            below = top - title_in - 0.03
+            below = top - len(title_lines) * TITLE_PT * LINE - 0.03
             draw_text(self.figure, MARGIN_IN, below, subtitle_lines, color=MUTED, va="top", transform=inches)
         draw_text(self.figure, MARGIN_IN, 0.12, note_lines, SMALL_PT, color=MUTED, va="bottom", transform=inches)
 
     @staticmethod
-    def _lines(title: str, subtitle: str, source_note: str) -> tuple[list[str], list[str], list[str]]:
+    def _layout(title: str, subtitle: str, source_note: str) -> tuple[list[str], list[str], list[str], float, float]:
+        """The page's words in lines, and the inches they take above the body and below the legend."""
         usable = WIDTH_IN - 2 * MARGIN_IN
         title_lines = wrap(title, usable, TITLE_PT, 2, "bold")
         subtitle_lines = wrap(subtitle, usable, BODY_PT, 4) if subtitle else []
-        return title_lines, subtitle_lines, wrap(source_note, usable, SMALL_PT, 3)
+        note_lines = wrap(source_note, usable, SMALL_PT, 3)
+        header_in = MARGIN_IN + (len(title_lines) * TITLE_PT + len(subtitle_lines) * BODY_PT) * LINE + 0.15
+        return title_lines, subtitle_lines, note_lines, header_in, len(note_lines) * SMALL_PT * LINE + 0.2
 
     @classmethod
     def room_in(cls, title: str, subtitle: str, source_note: str, legend_in: float = 0.0) -> float:
         """The tallest body a page of these words can have and still print legibly (``MAX_HEIGHT_IN``)."""
-        title_lines, subtitle_lines, note_lines = cls._lines(title, subtitle, source_note)
-        words_in = (len(title_lines) * TITLE_PT + len(subtitle_lines) * BODY_PT + len(note_lines) * SMALL_PT) * LINE
-        return MAX_HEIGHT_IN - (MARGIN_IN + 0.15 + words_in + legend_in + 0.2)
+        *_, header_in, foot_in = cls._layout(title, subtitle, source_note)
+        return MAX_HEIGHT_IN - (header_in + legend_in + foot_in)
 
     def y(self, depth: float) -> float:
         """Figure inches (from the bottom) of a point ``depth`` inches below the body's top."""

@@ -6,6 +6,7 @@ What the charts share (style, text, page layout, PNG output) is in ``chart_layou
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -56,9 +57,10 @@ from .schema import CATEGORIES, MEASURES, REFORM_AREAS, ROLES, label
 
 __all__ = ["Chart", "plot_actor_matrix", "plot_human_cost", "plot_reform_tracker", "plot_timeline", "to_png"]
 
-# Above these counts one mark or label per item stops being readable (and 100,000 labels take
-# minutes to draw), so the chart switches to an aggregate and says so in its title and alt text.
-# It does so too where a row per item would be too tall to print legibly (chart_layout.prints_legibly).
+# Above these counts a chart is not drawn item by item at all (100,000 labels take minutes to draw):
+# it switches to an aggregate and says so in its title and alt text. Below them it may still switch,
+# where a row per item would be too tall to print legibly (chart_layout.prints_legibly); the timeline
+# is then drawn in parts instead.
 MAX_DETAILED_EVENTS = 60
 MAX_MATRIX_EVENTS = 40
 MAX_MATRIX_ACTORS = 40
@@ -134,25 +136,21 @@ def _plot_event_rows(events: pd.DataFrame, window: tuple, note: str) -> Chart:
     has_day = bool((events["start"] == events["end"]).any())
     legend_in = legend_height_in(len(categories) + 2 + has_day, 4)
 
-    # Rows go into a part while it has room; a part holds at least one row.
-    room = Page.room_in(f"{title} (part 10 of 10)", subtitle, note, legend_in) - AXIS_IN
-    parts: list[list[tuple]] = [[]]  # each: (phase, continued, [(event, title lines, height)])
-    depth = 0.0
+    rows = []  # (phase, its rows placed before, event, title lines, height), in order
     for phase in phases.itertuples():
-        block = None
         for placed, event_id in enumerate(phase.event_ids):
             event = by_id.loc[event_id]
             title_lines = wrap(event["title"], TIMELINE_LABEL_IN, BODY_PT)
-            height = (len(title_lines) * BODY_PT + SMALL_PT) * LINE + ROW_PADDING_IN
-            heading = 0.0 if block else PHASE_HEADING_IN + PHASE_END_IN
-            if parts[-1] and depth + heading + height > room:
-                parts.append([])
-                depth, block, heading = 0.0, None, PHASE_HEADING_IN + PHASE_END_IN
-            if block is None:
-                block = (phase, placed > 0, [])
-                parts[-1].append(block)
-            block[2].append((event, title_lines, height))
-            depth += heading + height
+            rows.append((phase, placed, event, title_lines, (len(title_lines) * BODY_PT + SMALL_PT) * LINE + ROW_PADDING_IN))
+    # The longest title a part can have ("part 10 of 10") bounds the room its rows have.
+    room = Page.room_in(f"{title} (part 10 of 10)", subtitle, note, legend_in) - AXIS_IN
+    parts = _fill_parts(rows, room)
+    if len(parts) > 1:  # as few parts, but evened out: not a page for the one row left over
+        low, high = 0.0, room
+        for _ in range(30):
+            middle = (low + high) / 2
+            low, high = (low, middle) if len(_fill_parts(rows, middle)) <= len(parts) else (middle, high)
+        parts = _fill_parts(rows, high)
 
     per_phase = ", ".join(f"{row.label} {row.events}" for row in phases.itertuples())
     beyond = int(((events["start"] < axis_first) | (events["end"] > axis_last)).sum())
@@ -175,7 +173,28 @@ def _plot_event_rows(events: pd.DataFrame, window: tuple, note: str) -> Chart:
                 part_alt = f"{alt} {part_alt}"
         figure = _draw_event_rows(blocks, (part_title, subtitle, note), (shown_first, shown_last), categories, has_day)
         drawn.append(Chart(figure, part_title, part_alt, note))
-    return Chart(drawn[0].figure, drawn[0].title, drawn[0].alt_text, note, continued=tuple(drawn[1:]))
+    return replace(drawn[0], continued=tuple(drawn[1:]))
+
+
+def _fill_parts(rows: list[tuple], room: float) -> list[list[tuple]]:
+    """Rows into parts in order, each part's rows and phase headings at most ``room`` inches (at least one row).
+
+    A part is a list of (phase, continued, [(event, title lines, height)]): a phase cut between two
+    parts is ``continued`` in the second.
+    """
+    parts: list[list[tuple]] = [[]]
+    depth, block = 0.0, None
+    for phase, placed, event, title_lines, height in rows:
+        heading = 0.0 if block is not None and block[0] is phase else PHASE_HEADING_IN + PHASE_END_IN
+        if parts[-1] and depth + heading + height > room:
+            parts.append([])
+            depth, block, heading = 0.0, None, PHASE_HEADING_IN + PHASE_END_IN
+        if block is None or block[0] is not phase:
+            block = (phase, placed > 0, [])
+            parts[-1].append(block)
+        block[2].append((event, title_lines, height))
+        depth += heading + height
+    return parts
 
 
 def _draw_event_rows(blocks: list[tuple], words: tuple[str, str, str], shown: tuple, categories: list, has_day: bool):

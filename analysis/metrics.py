@@ -228,11 +228,11 @@ def _bounds(low, best, high) -> str:
     return "; ".join(parts) if parts else "no number given"
 
 
-def _joined_by(keys: pd.Series, values: pd.Series, separator: str) -> dict[str, str]:
+def _joined_by(keys: pd.Series, values: pd.Series | list[str], separator: str) -> dict[str, str]:
     """Each key's values joined in row order; a plain loop, where a groupby-agg over Arrow text
     calls Python once per group (1.2 s against 0.1 s for 100,000 events)."""
     grouped: dict[str, list[str]] = {}
-    for key, value in zip(keys.tolist(), values.tolist(), strict=True):
+    for key, value in zip(keys.tolist(), values.tolist() if isinstance(values, pd.Series) else values, strict=True):
         grouped.setdefault(key, []).append(value)
     return {key: separator.join(items) for key, items in grouped.items()}
 
@@ -252,11 +252,13 @@ def tracker_claims(timeline: Timeline) -> pd.DataFrame:
     return timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
 
 
-def speaker(actor_id, actor_names: pd.Series, starts_a_sentence: bool = False) -> str:
-    """Who makes a claim: the actor's name (its id if unknown), or "the article" for a claim with no actor."""
-    if pd.isna(actor_id) or actor_id == "":
-        return "The article" if starts_a_sentence else "the article"
-    return actor_names.get(actor_id, actor_id)
+def speaker(actor_id, actor_names, starts_a_sentence: bool = False) -> str:
+    """Who makes a claim: the actor's name (its id if unknown), or "the article" for a claim with no actor.
+
+    ``actor_names`` maps ids to names (a Series or a dict); ``starts_a_sentence`` capitalises the first letter.
+    """
+    who = "the article" if pd.isna(actor_id) or actor_id == "" else actor_names.get(actor_id, actor_id)
+    return who[:1].upper() + who[1:] if starts_a_sentence else who
 
 
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:
@@ -271,11 +273,12 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     links = tracker_implementers(timeline)
     implementers = _joined_by(links["event_id"], links["actor_id"].map(names), ", ")
     reported = tracker_claims(timeline)
+    names_of = names.to_dict()
     said = [
-        f"{speaker(actor_id, names, starts_a_sentence=True)}: {statement}"
+        f"{speaker(actor_id, names_of, starts_a_sentence=True)}: {statement}"
         for actor_id, statement in zip(reported["actor_id"].tolist(), reported["statement"].tolist(), strict=True)
     ]
-    effects = _joined_by(reported["event_id"], pd.Series(said, dtype=object), " ")
+    effects = _joined_by(reported["event_id"], said, " ")
     with_effect = set(reported.loc[reported["kind"] == "effect", "event_id"])
     assessed = set(reported.loc[reported["kind"] == "assessment", "event_id"])
     area_order = list(REFORM_AREAS)

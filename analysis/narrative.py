@@ -135,8 +135,8 @@ class Citations:
         return f'<sup class="cite"><a id="{anchor}" href="#source-{number}">[{number}]</a></sup>'
 
     def cite_each(self, quotes: list[tuple[str, str]]) -> str:
-        """Citations of (source_id, quote) pairs, each quote once: a measure's assessment may be the very
-        sentence that reports it."""
+        """Citations of (source_id, quote) pairs, each quote once (a measure's assessment may be the very
+        sentence that reports it), in number order."""
         distinct: dict[tuple[str, str], tuple[str, str]] = {}
         for source_id, quote in quotes:
             distinct.setdefault(_quote_key(source_id, quote), (source_id, quote))

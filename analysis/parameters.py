@@ -62,9 +62,7 @@ class Variant:
 
 
 def _unknown(name: str, origin: str) -> ParameterError:
-    hint = difflib.get_close_matches(name, list(SPECS), n=1)
-    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return ParameterError(f"{origin}unknown parameter {name!r}{suggestion}; known: {', '.join(SPECS)}")
+    return ParameterError(f"{origin}unknown parameter {_guessed([name], SPECS)}; known: {', '.join(SPECS)}")
 
 
 def _check_date(name: str, value: str, origin: str) -> str:
@@ -89,7 +87,7 @@ def check_value(name: str, value, origin: str = ""):
         if bad:
             are = "is not an id" if len(bad) == 1 else "are not ids"
             lowered = [item.strip().lower() for item in bad]
-            hint = f"; did you mean {_listed(lowered)}?" if all(_SLUG.fullmatch(item) for item in lowered) else ""
+            hint = f"; in lowercase: {_listed(lowered)}" if all(_SLUG.fullmatch(item) for item in lowered) else ""
             raise ParameterError(f"{origin}parameter {name!r}: {_listed(bad)} {are} (lowercase letters, digits, hyphens){hint}")
         if name == "categories":
             unknown = [item for item in value if item not in CATEGORIES]
@@ -149,9 +147,15 @@ def _listed(items: list[str]) -> str:
     return ", ".join(repr(item) for item in items)
 
 
+MAX_GUESSED_FROM = 1_000  # a guess compares every known name: past this, too slow to be worth it
+
+
 def _guessed(unknown: list[str], known) -> str:
-    """Each unknown id quoted, with the known one it is closest to, if any: "'gutteres' (did you mean 'guterres'?)"."""
-    guesses = {item: difflib.get_close_matches(item, list(known), n=1) for item in unknown}
+    """Each unknown name quoted, with the known one it is closest to, if any: "'gutteres' (did you mean 'guterres'?)"."""
+    known = list(known)
+    if len(known) > MAX_GUESSED_FROM:
+        return _listed(unknown)
+    guesses = {item: difflib.get_close_matches(item, known, n=1) for item in unknown}
     return ", ".join(f"{item!r} (did you mean {hint[0]!r}?)" if hint else repr(item) for item, hint in guesses.items())
 
 
@@ -269,9 +273,7 @@ def select_variants(variants: list[Variant], names: list[str]) -> list[Variant]:
     chosen = []
     for name in dict.fromkeys(names):
         if name not in by_name:
-            hint = difflib.get_close_matches(name, list(by_name), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ParameterError(f"unknown report {name!r}{suggestion}; declared: {', '.join(by_name)}")
+            raise ParameterError(f"unknown report {_guessed([name], by_name)}; declared: {', '.join(by_name)}")
         chosen.append(by_name[name])
     return chosen
 

@@ -18,7 +18,7 @@ from .errors import ParameterError
 from .load import load_timeline
 from .narrative import Citations, executive_summary, format_day, phase_sections, selection_sentence, text
 from .parallel import forked_map
-from .parameters import DEFAULT_TITLE, check_actors, check_parameters
+from .parameters import DEFAULT_TITLE, check_parameters
 from .schema import label
 
 CHART_NAMES = ("timeline", "human_cost", "actors", "reforms")
@@ -64,7 +64,6 @@ class Report:
         chosen = {"title": title, "start": start, "end": end, "dates": dates}
         checked = check_parameters({**chosen, "actors": list(actors), "categories": list(categories)})
         full = load_timeline(data_dir)
-        check_actors(checked["actors"], list(full.actors["actor_id"]))
         self.title = title or DEFAULT_TITLE
         self.parameters = {
             "start": None if checked["start"] is None else pd.Timestamp(checked["start"]),
@@ -74,7 +73,7 @@ class Report:
             "categories": checked["categories"],
         }
         self.full = full
-        self.timeline = metrics.filter_timeline(full, **self.parameters)
+        self.timeline = metrics.filter_timeline(full, **self.parameters)  # which also checks the actors exist
         self.citations = Citations(full.sources, full.source_texts)
         self._summary = executive_summary(self.timeline, self.citations, (self.parameters["start"], self.parameters["end"]))
         self._sections = phase_sections(self.timeline, self.citations)

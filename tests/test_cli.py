@@ -42,9 +42,11 @@ def test_validate_shipped_data_prints_one_line():
 
 
 def test_report_given_twice_renders_both_and_each_once(tmp_path):
-    result = run("render", "--report", "crisis", "--report", "reforms", "crisis", "--format", "html", "--out", str(tmp_path))
+    # --format is read whatever its case
+    result = run("render", "--report", "crisis", "--report", "reforms", "crisis", "--format", "HTML", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["crisis", "reforms"]
+    assert sorted(path.suffix for path in tmp_path.glob("crisis.*")) == [".csv", ".html", ".ipynb", ".json", ".json"]
 
 
 def test_validate_broken_data_prints_every_problem_and_exits_65(data_copy):

@@ -488,6 +488,15 @@ def test_reform_tracker_by_area_with_implementers_and_reported_effects(timeline)
     assert_frame_equal(metrics.reform_tracker(timeline), expected)
 
 
+def test_speaker_is_the_actor_s_name_or_the_article_capitalised_where_a_sentence_starts():
+    names = {"a": "troop and police contributing countries", "b": "Beta"}
+    assert metrics.speaker("b", names) == "Beta"
+    assert metrics.speaker("a", names, starts_a_sentence=True) == "Troop and police contributing countries"
+    assert metrics.speaker("zz", names, starts_a_sentence=True) == "Zz"  # an unknown actor: its id
+    assert metrics.speaker("", names) == "the article" and metrics.speaker(None, names) == "the article"
+    assert metrics.speaker(pd.NA, names, starts_a_sentence=True) == "The article"
+
+
 def test_reform_tracker_orders_areas_as_the_schema_not_alphabetically():
     areas = list(REFORM_AREAS)
     assert areas == ["protection-of-civilians", "crisis-response", "staff-safety", "training-and-monitoring", "posture"]

@@ -193,7 +193,7 @@ def test_the_render_command_names_a_variants_file_other_than_reports_toml(tmp_pa
 def test_every_unknown_item_of_a_list_is_named():
     with pytest.raises(ParameterError, match=r"unknown categories 'violense' \(did you mean 'violence'\?\), 'reforms' "):
         check_parameters({"categories": ["violence", "violense", "reforms"]})
-    with pytest.raises(ParameterError, match=r"'Guterres', 'UNMISS' are not ids .*; did you mean 'guterres', 'unmiss'\?"):
+    with pytest.raises(ParameterError, match=r"'Guterres', 'UNMISS' are not ids .*; in lowercase: 'guterres', 'unmiss'"):
         check_parameters({"actors": ["Guterres", "UNMISS"]})
     with pytest.raises(ParameterError, match=r"unknown actors 'nobody', 'noone'; known: guterres, unmiss"):
         check_actors(["guterres", "nobody", "noone"], ["guterres", "unmiss"])

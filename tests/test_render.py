@@ -129,12 +129,16 @@ def test_index_links_every_variant(rendered):
         assert rows[title] == page.find("p", class_="selection").get_text(), name  # the report's own words
     crisis = rows["The violence in Juba in July 2016"]
     assert crisis.startswith("Selection: events whose recorded dates overlap 1 July 2016 to 31")
+    parsed = BeautifulSoup(index, "html.parser")
+    assert parsed.find("meta", attrs={"name": "viewport"}) is not None  # a phone shows it at its own width
+    assert parsed.find("table").find_parent("div")["class"] == ["table-scroll"]
 
 
 def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
     out, _ = rendered
     page = BeautifulSoup((out / "crisis.html").read_text(encoding="utf-8"), "html.parser")
-    footer = page.find("footer")
+    footer = page.body.find("footer")  # inside the body, after the report's main part
+    assert footer is not None and footer.find_parent("main") is None
     assert footer.get_text(" ", strip=True).startswith("Rendered by analysis from notebooks/report.ipynb. To render it again:")
     command = footer.find("code").get_text()
     title = "-p 'title=The violence in Juba in July 2016'"
