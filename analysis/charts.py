@@ -568,7 +568,7 @@ def _plot_actor_matrix(timeline: Timeline, detailed: bool) -> Chart:
         row_names = [names[actor] for actor in shown]
         headings = [label(role) for role in present]
     if len(shown) < len(order):
-        title += f" (the {len(shown)} most involved of {len(order)} actors)"
+        title += f" (the {len(shown):,} most involved of {len(order):,} actors)"
 
     # Up to 20 rows, a label may take two lines; past that, one, in shorter rows: 40 rows then still
     # print at a readable size on one page (chart_layout.PRINT_HEIGHT_IN).
@@ -670,17 +670,18 @@ def plot_reform_tracker(timeline: Timeline) -> Chart:
     in_area = {a: tracker["area"] == a for a in areas}
     total = {kind: int((status == kind).sum()) for kind in STATUS_MARKS}
     per_area = ", ".join(
-        f"{label(a)} {m.sum()} ({(m & (status == EFFECT)).sum()} with an effect, {(m & (status == ASSESSED)).sum()} assessed)"
+        f"{label(a)} {m.sum():,} ({(m & (status == EFFECT)).sum():,} with an effect, "
+        f"{(m & (status == ASSESSED)).sum():,} assessed)"
         for a, m in in_area.items()
     )
     alt = (
         f"{counted(len(tracker), 'measure')} in {counted(len(areas), 'area')}. An effect is reported for "
-        f"{total[EFFECT]}, an assessment but no effect for {total[ASSESSED]}, and neither for {total[NOTHING]}. "
+        f"{total[EFFECT]:,}, an assessment but no effect for {total[ASSESSED]:,}, and neither for {total[NOTHING]:,}. "
         f"By area: {per_area}."
     )
     title = (
         f"Reforms and operations the article reports: {counted(len(tracker), 'measure')} in "
-        f"{counted(len(areas), 'area')}, an effect reported for {total[EFFECT]}, an assessment alone for {total[ASSESSED]}"
+        f"{counted(len(areas), 'area')}, an effect reported for {total[EFFECT]:,}, an assessment alone for {total[ASSESSED]:,}"
     )
     if len(tracker) > MAX_TRACKER_MEASURES:
         return _plot_tracker_counts(status, in_area, title, alt, note)

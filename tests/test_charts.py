@@ -567,6 +567,11 @@ def test_many_measures_and_events_become_counts():
     assert len(texts(matrix)) < 20
 
 
+def test_large_counts_in_words_have_thousands_separators():
+    tracker = charts.plot_reform_tracker(staff_safety_measures(1200, 10))
+    assert "neither for 1,200." in tracker.alt_text and "Staff safety 1,200 (0 with an effect, 0 assessed)" in tracker.alt_text
+
+
 def test_counted_charts_say_which_events_name_no_actor_and_which_measures_no_effect():
     timeline = staff_safety_measures(45, 44)
     matrix = charts.plot_actor_matrix(timeline)
