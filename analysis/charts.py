@@ -167,10 +167,10 @@ def _plot_event_rows(events: pd.DataFrame, window: tuple, note: str) -> Chart:
         else:
             part_title = f"{title} (part {number} of {len(parts)})"
             shown = sum(len(rows) for _, _, rows in blocks)
-            in_phases = ", ".join(f"{phase.label}{' (continued)' if continued else ''}" for phase, continued, _ in blocks)
-            part_alt = f"Part {number} of {len(parts)} of the timeline, a page each: {counted(shown, 'event')} ({in_phases})."
-            if number == 1:
-                part_alt = f"{alt} {part_alt}"
+            in_phases = "; ".join(f"{phase.label}{', continued' if continued else ''}" for phase, continued, _ in blocks)
+            part_alt = f"Part {number} of {len(parts)} of the timeline: {counted(shown, 'event')} ({in_phases})."
+            if number == 1:  # the parts are the pages of a printed report; the page on screen shows them in turn
+                part_alt = f"{alt} Drawn in {len(parts)} parts, so that each prints legibly on a page. {part_alt}"
         figure = _draw_event_rows(blocks, (part_title, subtitle, note), (shown_first, shown_last), categories, has_day)
         drawn.append(Chart(figure, part_title, part_alt, note))
     return replace(drawn[0], continued=tuple(drawn[1:]))

@@ -36,7 +36,7 @@ def test_validate_shipped_data_prints_one_line():
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
     assert result.stdout == (
-        "timeline valid: 1 source, 13 events, 11 actors, 17 event-actors, 2 figures, 9 claims; "
+        "timeline valid: 1 source, 13 events, 11 actors, 16 event-actors, 2 figures, 9 claims; "
         "every quote found verbatim in its source\n"
     )
 

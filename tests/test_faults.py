@@ -441,13 +441,14 @@ def test_case_01_row_with_an_extra_field(data_copy, out, tmp_path):
 
 def test_case_02_unterminated_quote(data_copy, out, tmp_path):
     lines = data_copy.lines("events")
-    lines[1] = '"' + lines[1]
+    original = lines[1]
+    lines[1] = '"' + original.replace('"', "")  # opened, and nothing on its own line closes it
     data_copy.write_lines("events", lines)
     # Later quotes in the file close it: the break shows on line 3, but the message points at line 2.
     refused_by_cli(data_copy.root, out, 65, "events.csv:2: quoted field opened here runs on to line 3", tmp_path=tmp_path)
     lines = data_copy.lines("event_actors")
     data_copy.write_lines("event_actors", [*lines, '"juba-fighting,spla,party'])  # no quote after it closes it
-    data_copy.write_lines("events", [line.removeprefix('"') for line in data_copy.lines("events")])
+    data_copy.write_lines("events", [original if line.startswith('"') else line for line in data_copy.lines("events")])
     message = f"event_actors.csv:{len(lines) + 1}: quoted field opened here is never closed"
     refused_by_cli(data_copy.root, out, 65, message, tmp_path=tmp_path)
 

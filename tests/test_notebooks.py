@@ -149,4 +149,4 @@ def test_explore_notebook_reads_its_data_dir_everywhere(data_copy, tmp_path):
     report_summary = next(text for source, text in outputs.items() if "build_report(" in source)
     assert "Copied fighting between the SPLA" in report_summary
     validation = next(text for source, text in outputs.items() if '"validate"' in source)
-    assert "16 event-actors" in validation and "exit code 0" in validation
+    assert "15 event-actors" in validation and "exit code 0" in validation

@@ -156,7 +156,9 @@ def test_timelinejs_json_has_the_format(rendered):
     assert first["group"] == "violence" and first["text"]["headline"]
     assert first["text"]["text"].endswith(
         "<p>Place, inferred from another passage of the article: Juba</p>"
-        "<blockquote>the violence in Juba in July 2016</blockquote>"
+        "<blockquote>The letter summarizes the progress made in implementing the recommendations of the independent "
+        "special investigation into the violence in Juba in July 2016 and the actions of the UN Mission, known as "
+        "UNMISS.</blockquote>"
     )
     others = data["events"][1:]
     assert others and all("Place" not in event["text"]["text"] for event in others)
