@@ -57,21 +57,26 @@ def selection_sentence(parameters: dict, names: pd.Series, shown: int, total: in
     """
     start, end = (None if parameters[bound] is None else pd.Timestamp(parameters[bound]) for bound in ("start", "end"))
     pieces = []
-    if start is not None or end is not None:
-        # With "overlap" the events shown can run beyond the window: said here, since the summary
-        # gives their whole span.
-        relation = "lie wholly within" if parameters["dates"] == "within" else "overlap"
-        pieces.append(
-            f"events whose recorded dates {relation} "
-            f"{format_day(start) if start is not None else 'the beginning'} "
-            f"to {format_day(end) if end is not None else 'the end'}"
-        )
+    within = parameters["dates"] == "within"
+    # With "overlap" the events shown can run beyond the window: said here, since the summary gives
+    # their whole span. One bound alone is said as the one day of an event it is compared with.
+    if start is not None and end is not None:
+        relation = "lie wholly within" if within else "overlap"
+        pieces.append(f"events whose recorded dates {relation} {format_day(start)} to {format_day(end)}")
+    elif start is not None:
+        pieces.append(f"events whose {'earliest' if within else 'latest'} possible day is on or after {format_day(start)}")
+    elif end is not None:
+        pieces.append(f"events whose {'latest' if within else 'earliest'} possible day is on or before {format_day(end)}")
     if parameters["actors"]:
         who = ", ".join(escape(names.get(actor, actor)) for actor in parameters["actors"])
         maker = "this actor makes" if len(parameters["actors"]) == 1 else "one of them makes"
         pieces.append(f"involving {who} (a role in the event, or a claim {maker} about it)")
     if parameters["categories"]:
-        pieces.append("of category " + ", ".join(escape(label(category).lower()) for category in parameters["categories"]))
+        categories = [escape(label(category).lower()) for category in parameters["categories"]]
+        if len(categories) == 1:
+            pieces.append(f"in the category {categories[0]}")
+        else:
+            pieces.append(f"in the categories {', '.join(categories[:-1])} and {categories[-1]}")
     count = f"{shown} of {total} events"
     return f"Selection: {'; '.join(pieces)} ({count})." if pieces else f"The whole article ({count})."
 

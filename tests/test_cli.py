@@ -151,7 +151,7 @@ def test_an_empty_selection_is_rendered_with_a_warning(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
         "warning: report 'crisis': no event matches its parameters. "
-        "Selection: events whose recorded dates overlap 1 January 2020 to the end (0 of 13 events).\n"
+        "Selection: events whose latest possible day is on or after 1 January 2020 (0 of 13 events).\n"
     )
     assert "No events match this selection." in (tmp_path / "crisis.html").read_text(encoding="utf-8")
 

@@ -28,6 +28,7 @@ from analysis.narrative import (
     figure_sentence,
     format_day,
     phase_sections,
+    selection_sentence,
     text,
 )
 from analysis.quotes import SourceText
@@ -571,7 +572,7 @@ def test_report_of_a_selection():
     report = Report(actors=["guterres"], categories=["communication", "assessment"])
     assert BeautifulSoup(str(report.header()), "html.parser").find("p", class_="selection").get_text() == (
         "Selection: involving António Guterres (a role in the event, or a claim this actor makes about it); "
-        "of category communication, assessment (2 of 13 events)."
+        "in the categories communication and assessment (2 of 13 events)."
     )
     guterres = Report(actors=["guterres"]).timeline.events  # his claims' events too: test_metrics has them by name
     assert_frame_equal(guterres, metrics.filter_timeline(load_timeline(), actors=["guterres"]).events)
@@ -700,6 +701,23 @@ def test_chart_alt_text_and_caption_are_escaped(monkeypatch):
     assert img["alt"] == "Chart: " + hostile_title  # the attribute holds the words, not markup
     assert figure.figcaption.get_text() == hostile_alt
     assert img["src"] == "data:image/png;base64,UE5H"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "dates", "words"),
+    [
+        ("2016-07-01", "2016-07-31", "overlap", "events whose recorded dates overlap 1 July 2016 to 31 July 2016"),
+        ("2016-07-01", "2016-07-31", "within", "events whose recorded dates lie wholly within 1 July 2016 to 31 July 2016"),
+        ("2016-07-01", None, "overlap", "events whose latest possible day is on or after 1 July 2016"),
+        ("2016-07-01", None, "within", "events whose earliest possible day is on or after 1 July 2016"),
+        (None, "2016-07-31", "overlap", "events whose earliest possible day is on or before 31 July 2016"),
+        (None, "2016-07-31", "within", "events whose latest possible day is on or before 31 July 2016"),
+    ],
+)
+def test_the_selection_in_words_says_which_day_of_an_event_a_bound_is_compared_with(start, end, dates, words):
+    parameters = {"start": start, "end": end, "dates": dates, "actors": [], "categories": ["violence"]}
+    sentence = selection_sentence(parameters, pd.Series(dtype=str), 1, 13)
+    assert sentence == f"Selection: {words}; in the category violence (1 of 13 events)."
 
 
 def test_a_row_s_citations_are_in_number_order():
