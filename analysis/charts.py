@@ -76,9 +76,10 @@ def plot_timeline(timeline: Timeline, window: tuple = (None, None)) -> Chart:
 
     A range is a bar from the earliest to the latest possible day, a single day a diamond. Dates the
     article states are solid; dates inferred from its wording or assumed are hatched and lighter (an
-    open diamond). Each row says its dates, precision and basis in words. Above ``MAX_DETAILED_EVENTS``
-    events, or where a row each would not print legibly on a page, the chart counts events per month
-    (or year) by category instead, and says so.
+    open diamond). Each row says its dates, precision and basis in words. Rows too many to print
+    legibly on one page are drawn in parts, a page each (``Chart.continued``). Above
+    ``MAX_DETAILED_EVENTS`` events the chart counts events per month (or year) by category instead,
+    and says so.
 
     Args:
         timeline: the timeline, usually filtered with ``metrics.filter_timeline``.
@@ -297,7 +298,7 @@ def _plot_event_counts(events: pd.DataFrame, note: str) -> Chart:
     counts = pd.crosstab(periods, events["category"].astype(str))
     counts = counts.reindex(pd.period_range(periods.min(), periods.max(), freq=freq), fill_value=0)
     categories = [c for c in CATEGORIES if c in counts.columns]
-    title = f"{counted(len(events), 'event')}, too many for a row each on a page: events per {unit} by category"
+    title = f"{counted(len(events), 'event')}, too many to list one by one: events per {unit} by category"
     subtitle = f"Each event is counted in the {unit} of its earliest possible day."
     page = Page(title, subtitle, note, 3.45, legend_height_in(len(categories), 6))
     ax = page.axes(MARGIN_IN + 0.55, WIDTH_IN - MARGIN_IN - 0.1, 3.0)
