@@ -113,16 +113,14 @@ def date_phrases(events: pd.DataFrame) -> list[str]:
     return result
 
 
-def _quote_key(source_id: str, quote: str) -> tuple[str, str]:
-    """What makes two quotes one source entry: the same source and words, however spaced."""
-    return source_id, normalize_quote(quote)
-
-
 @dataclass
 class Citations:
-    """Numbers quotes in the order they are first cited, and renders the Sources list.
+    """Numbers the passages cited, in the order they are first cited, and renders the Sources list.
 
-    With the sources' texts (``Timeline.source_texts``), each entry also gives the paragraph the quote is in.
+    With the sources' texts (``Timeline.source_texts``), a passage is the whole sentence a quote is in
+    (or the sentences it runs across): quotes from one sentence are one source entry, which shows the
+    sentence, with the words that say who speaks, and the paragraph it is in. Without them, a passage is
+    the quote itself, however spaced.
     """
 
     sources: pd.DataFrame
@@ -132,9 +130,16 @@ class Citations:
     _uses: dict[int, int] = field(default_factory=dict)
     _quotes: dict[int, tuple[str, str]] = field(default_factory=dict)
 
+    def _passage(self, source_id: str, quote: str) -> tuple[str, str]:
+        """(source_id, the words cited): the quote's whole sentence where the source's text is known."""
+        source = self._source_text(source_id)
+        sentence = source.sentences_of(quote) if source is not None else None
+        return source_id, sentence or normalize_quote(quote)
+
     def cite(self, source_id: str, quote: str) -> str:
-        number = self._numbers.setdefault(_quote_key(source_id, quote), len(self._numbers) + 1)
-        self._quotes[number] = (source_id, quote)
+        passage = self._passage(source_id, quote)
+        number = self._numbers.setdefault(passage, len(self._numbers) + 1)
+        self._quotes[number] = passage
         self._uses[number] = self._uses.get(number, 0) + 1
         anchor = f"cite-{number}-{self._uses[number]}"
         return f'<sup class="cite"><a id="{anchor}" href="#source-{number}">[{number}]</a></sup>'
@@ -144,7 +149,7 @@ class Citations:
         sentence that reports it), in number order."""
         distinct: dict[tuple[str, str], tuple[str, str]] = {}
         for source_id, quote in quotes:
-            distinct.setdefault(_quote_key(source_id, quote), (source_id, quote))
+            distinct.setdefault(self._passage(source_id, quote), (source_id, quote))
         links = {key: self.cite(*pair) for key, pair in distinct.items()}
         return " ".join(links[key] for key in sorted(links, key=self._numbers.__getitem__))  # [12] [13] [22]
 
@@ -179,12 +184,16 @@ class Citations:
             items.append(f'<li id="source-{number}"><blockquote>{text(quote)}</blockquote> {where}. {backlinks}</li>')
         return '<ol class="sources">\n' + "\n".join(items) + "\n</ol>"
 
-    def _paragraph(self, source_id: str, quote: str) -> int | None:
+    def _source_text(self, source_id: str) -> SourceText | None:
         if source_id not in self.source_texts:
             return None
         if source_id not in self._normalized:
             self._normalized[source_id] = SourceText(self.source_texts[source_id], source_id)
-        return self._normalized[source_id].paragraph_of(quote)
+        return self._normalized[source_id]
+
+    def _paragraph(self, source_id: str, quote: str) -> int | None:
+        source = self._source_text(source_id)
+        return None if source is None else source.paragraph_of(quote)
 
 
 def _fact(sentence_html: str, citation: str) -> str:

@@ -8,6 +8,7 @@ decomposed letters) must match exactly; a mismatch is reported at the first char
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 
@@ -15,6 +16,8 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _ASCII_WHITESPACE = " \t\n\r\f\v"
 _WHITESPACE = re.compile(f"[{_ASCII_WHITESPACE}]+")
 _PARAGRAPH = re.compile(r"[^\s](?:.|\n(?![ \t\r]*\n))*")  # from a line's first character to the next blank line
+_SENTENCE_END = re.compile(r"[.!?][\"”’)]* (?=[A-Z0-9“\"‘(])")  # the end, and the space after it
+_ABBREVIATIONS = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "No.", "Gen.", "Maj.", "Col.", "Lt.", "Sgt.", "Amb.", "e.g.", "i.e."}
 
 
 def normalize_quote(quote: str) -> str:
@@ -47,6 +50,7 @@ class SourceText:
         self._append(original, position, len(original), chars, offsets)
         self.text = "".join(chars)
         self._offsets = offsets
+        self._starts: list[int] | None = None  # where its sentences begin, found when first asked
 
     @staticmethod
     def _append(original: str, start: int, stop: int, chars: list[str], offsets: list[int]) -> None:
@@ -77,6 +81,40 @@ class SourceText:
                 return None
             number += not heading
         return number
+
+    def sentences_of(self, quote: str) -> str | None:
+        """The whole sentence the quote is in (or the sentences it runs across), as normalized; None if it is not in the text.
+
+        A sentence ends at ".", "!" or "?" (and a closing quotation mark) before a space and a capital
+        letter, an opening quotation mark or a digit, within a paragraph; not after an abbreviation such as
+        "Mr." or an initial. A quote in a heading is its own sentence.
+        """
+        wanted = normalize_quote(quote)
+        index = self.text.find(wanted)
+        if index < 0:
+            return None
+        if self.paragraph_of(wanted) is None:  # in a heading, which is no sentence
+            return wanted
+        starts = self._sentence_starts()
+        first = bisect.bisect_right(starts, index) - 1
+        last = bisect.bisect_left(starts, index + len(wanted)) - 1
+        end = starts[last + 1] if last + 1 < len(starts) else len(self.text)
+        return self.text[starts[max(first, 0)] : end].strip()
+
+    def _sentence_starts(self) -> list[int]:
+        """Where each sentence of the normalized text begins: after a sentence's end, and at each paragraph."""
+        if self._starts is not None:
+            return self._starts
+        starts = {0}
+        for match in _PARAGRAPH.finditer(self.original):  # a paragraph (or a heading) begins a sentence
+            starts.add(bisect.bisect_left(self._offsets, match.start()))
+            starts.add(bisect.bisect_left(self._offsets, match.end()))
+        for match in _SENTENCE_END.finditer(self.text):
+            word = self.text[: match.start() + 1].rsplit(" ", 1)[-1]
+            if word not in _ABBREVIATIONS and not re.fullmatch(r"(?:[A-Z]\.)+", word):
+                starts.add(match.end())
+        self._starts = sorted(start for start in starts if start < len(self.text))
+        return self._starts
 
     def line_column(self, normalized_index: int) -> tuple[int, int]:
         offset = self._offsets[min(normalized_index, len(self._offsets) - 1)] if self._offsets else 0

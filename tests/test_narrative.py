@@ -299,6 +299,34 @@ def test_the_sources_list_gives_each_quote_s_paragraph_where_the_text_is_known()
     assert items[1].startswith("A title Article, UN News, 19 April 2017. ")
 
 
+def test_a_quote_s_sentences_are_whole_sentences_of_the_text():
+    text = SourceText(
+        "# A heading. Of two sentences\n\nMr. Smith met the U.N. team. He said “it went well.” Then he left!\n\n"
+        "A second paragraph, of one sentence.\n",
+        "t",
+    )
+    assert text.sentences_of("met the U.N. team") == "Mr. Smith met the U.N. team."  # no end after "Mr." or "U.N."
+    assert text.sentences_of("it went well") == "He said “it went well.”"
+    assert text.sentences_of("well.” Then he") == "He said “it went well.” Then he left!"  # across two: both
+    assert text.sentences_of("A second paragraph") == "A second paragraph, of one sentence."  # never across paragraphs
+    assert text.sentences_of("Of two") == "Of two"  # in a heading: the quote itself
+    assert text.sentences_of("not in it") is None
+
+
+def test_quotes_from_one_sentence_are_one_source_entry_showing_the_whole_sentence():
+    timeline = load_timeline()
+    citations = Citations(timeline.sources, timeline.source_texts)
+    source = "un-news-2017-04-19"
+    first = citations.cite(source, "UNMISS peacekeepers are conducting dismounted patrols within the area")
+    second = citations.cite(source, "cordon-and-search operations within the POC sites")
+    assert 'href="#source-1"' in first and 'href="#source-1"' in second
+    (item,) = BeautifulSoup(citations.sources_html(), "html.parser").find_all("li")
+    assert item.blockquote.get_text().startswith("In addition, UNMISS peacekeepers are conducting dismounted patrols")
+    # A claim's citation shows the words that say who makes it, even where its quote does not.
+    citations.cite(source, "Significant work has been undertaken over the last five months")
+    assert "the Secretary-General wrote" in BeautifulSoup(citations.sources_html(), "html.parser").find_all("li")[1].get_text()
+
+
 def test_the_report_s_sources_give_the_article_s_paragraphs():
     items = BeautifulSoup(str(Report().sources()), "html.parser").find_all("li")
     paragraphs = {item.blockquote.get_text(): re.search(r"paragraph (\d+)\. ", item.get_text()) for item in items}
@@ -387,7 +415,7 @@ def fact_rows(timeline: Timeline) -> list[tuple[str, str]]:
 
 def test_every_fact_sentence_cites_the_quote_of_its_own_row():
     timeline = load_timeline()
-    citations = Citations(timeline.sources)
+    citations = Citations(timeline.sources, timeline.source_texts)
     summary = executive_summary(timeline, citations)
     sections = phase_sections(timeline, citations)
     body = BeautifulSoup(summary + "\n" + "\n".join(sections.values()), "html.parser")
@@ -410,9 +438,10 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
         sentence = fact.get_text()
         quotes = [quote for words, quote in rows if words in sentence]
         assert len(quotes) == 1, (sentence, quotes)
-        assert item.blockquote.get_text() == quotes[0], sentence
+        assert quotes[0] in item.blockquote.get_text(), sentence  # the whole sentence its quote is in
     assert first_use == list(range(1, len(citations) + 1))  # numbered in order of first use
-    # Every quote is a whole sentence of the article: one entry a sentence, and the follow-up mission's two as one.
+    # One entry a sentence of the article, however many quotes are in it; the follow-up mission's two
+    # sentences, which its quote runs across, are one more.
     assert len(sources.find_all("li")) == len(citations) == 12
     # Each citation links back, and each back-link lands on a citation.
     anchors = {a["id"] for a in body.select("sup.cite > a")}
@@ -520,7 +549,7 @@ def test_report_of_the_whole_article():
         "phase-assessment",
     ]
     # One entry a sentence of the article (the follow-up mission's two sentences are one): the tables' roles
-    # and claims quote the same sentences as the narrative, so they add none.
+    # and claims quote the sentences the narrative cites, so they add none.
     assert len(page.select("ol.sources > li")) == 12
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
