@@ -266,6 +266,18 @@ def _within_window(events: pd.DataFrame, start, end) -> str:
     return f" Only {within:,} of them {verb} dated wholly within the selected dates; {others} possible dates only overlap them."
 
 
+def _spans_explained(events: pd.DataFrame) -> str:
+    """How dates not stated are shown, said only of the kinds there are (inferred, assumed)."""
+    bases = set(events["date_basis"].astype(str))
+    inferred, assumed = "inferred" in bases, "assumed" in bases
+    if not (inferred or assumed):
+        return ""
+    ways = ["an inferred date from the earliest to the latest day the article's words allow"] if inferred else []
+    ways += [f"an assumed {'one' if inferred else 'date'} over the period it is placed in"] if assumed else []
+    notes = " or ".join((["how it was inferred"] if inferred else []) + (["why it is assumed"] if assumed else []))
+    return f"; those not stated are shown as spans ({', '.join(ways)}), and each has a note saying {notes}"
+
+
 def executive_summary(timeline: Timeline, citations: Citations, window: tuple = (None, None)) -> str:
     """A few cited sentences: the span, one sentence per phase, the human cost, what remains.
 
@@ -280,9 +292,7 @@ def executive_summary(timeline: Timeline, citations: Citations, window: tuple = 
         f"<p>This report covers {counted(len(events), 'event')} between "
         f"{format_day(events['start'].min())} and {format_day(events['end'].max())}, drawn from "
         f"{counted(source_count, 'source')}.{_within_window(events, *window)} "
-        f"Dates: {metrics.dating_phrase(events)}; those not stated are shown as spans (an inferred date from the "
-        "earliest to the latest day the article's words allow, an assumed one over the period it is placed in), and "
-        "each has a note saying how it was inferred or why it is assumed.</p>"
+        f"Dates: {metrics.dating_phrase(events)}{_spans_explained(events)}.</p>"
     )
     phases = metrics.summarize_phases(events)
     by_id = events.set_index("event_id")

@@ -350,6 +350,24 @@ def test_sources_list_without_citations():
 # --- summary and sections, exact ---------------------------------------------------------------
 
 
+def test_the_summary_explains_only_the_kinds_of_date_it_shows():
+    from analysis.narrative import _spans_explained
+
+    def of(*bases):
+        return _spans_explained(pd.DataFrame({"date_basis": list(bases)}))
+
+    assert of("stated") == ""
+    assert of("stated", "assumed") == (
+        "; those not stated are shown as spans (an assumed date over the period it is placed in), and each has a "
+        "note saying why it is assumed"
+    )
+    assert of("inferred", "assumed").endswith(
+        "(an inferred date from the earliest to the latest day the article's "
+        "words allow, an assumed one over the period it is placed in), and each has a note saying how it was inferred "
+        "or why it is assumed"
+    )
+
+
 def test_executive_summary_and_phase_sections_exact():
     timeline = small_timeline()
     citations = Citations(timeline.sources)
@@ -357,8 +375,8 @@ def test_executive_summary_and_phase_sections_exact():
     assert summary.split("\n") == [
         "<p>This report covers 2 events between 8 July 2016 and 19 April 2017, drawn from 1 source. "
         "Dates: 1 dated as the article states, 1 inferred from the article's wording; those not stated are shown as "
-        "spans (an inferred date from the earliest to the latest day the article's words allow, an assumed one over "
-        "the period it is placed in), and each has a note saying how it was inferred or why it is assumed.</p>",
+        "spans (an inferred date from the earliest to the latest day the article's words allow), and each has a note "
+        "saying how it was inferred.</p>",
         f'<p class="fact"><em>Crisis: the July 2016 fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed in the time of the event “Fighting” (recorded as at least 100, '
