@@ -137,21 +137,21 @@ class Citations:
         return source_id, sentence or normalize_quote(quote)
 
     def cite(self, source_id: str, quote: str) -> str:
-        passage = self._passage(source_id, quote)
+        return self._cite(self._passage(source_id, quote))
+
+    def cite_each(self, quotes: list[tuple[str, str]]) -> str:
+        """Citations of (source_id, quote) pairs, each passage once (a measure's assessment may be in the
+        very sentence that reports it), in number order."""
+        passages = dict.fromkeys(self._passage(source_id, quote) for source_id, quote in quotes)
+        links = {passage: self._cite(passage) for passage in passages}
+        return " ".join(links[passage] for passage in sorted(links, key=self._numbers.__getitem__))  # [12] [13] [22]
+
+    def _cite(self, passage: tuple[str, str]) -> str:
         number = self._numbers.setdefault(passage, len(self._numbers) + 1)
         self._quotes[number] = passage
         self._uses[number] = self._uses.get(number, 0) + 1
         anchor = f"cite-{number}-{self._uses[number]}"
         return f'<sup class="cite"><a id="{anchor}" href="#source-{number}">[{number}]</a></sup>'
-
-    def cite_each(self, quotes: list[tuple[str, str]]) -> str:
-        """Citations of (source_id, quote) pairs, each quote once (a measure's assessment may be the very
-        sentence that reports it), in number order."""
-        distinct: dict[tuple[str, str], tuple[str, str]] = {}
-        for source_id, quote in quotes:
-            distinct.setdefault(self._passage(source_id, quote), (source_id, quote))
-        links = {key: self.cite(*pair) for key, pair in distinct.items()}
-        return " ".join(links[key] for key in sorted(links, key=self._numbers.__getitem__))  # [12] [13] [22]
 
     def __len__(self) -> int:
         return len(self._numbers)
