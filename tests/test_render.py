@@ -110,10 +110,21 @@ def test_pdf_contents_give_the_page_of_each_section(rendered):
         pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
     for name in ("full", "crisis", "reforms"):
         pages = subprocess.run(["pdftotext", str(out / f"{name}.pdf"), "-"], capture_output=True, text=True).stdout.split("\f")
-        entries = re.findall(r"^\d+\. (.+?)[ .]+ (\d+)$", pages[0], flags=re.MULTILINE)
+        lines = [line for line in pages[0].splitlines() if re.match(r"\d+\. ", line)]
+        numbered = [entry for line in lines for entry in re.findall(r"(\d+)\. (.+?)[ .]+ (\d+)(?= \d+\. |$)", line)]
+        entries = [(title, page) for _, title, page in sorted(numbered, key=lambda entry: int(entry[0]))]
         assert [title for title, _ in entries][:2] == ["Summary", "Charts"] and entries[-1][0] == "Sources", entries
+        assert len(lines) == (len(entries) + 1) // 2, f"{name}.pdf: the contents are not in two columns: {lines}"
         for title, page in entries:
             assert title in pages[int(page) - 1].splitlines(), f"{name}.pdf: {title!r} is not on page {page}"
+
+
+def test_the_full_report_s_summary_ends_on_its_first_page_and_the_charts_fill_the_second(rendered):
+    out, _ = rendered
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
+    pages = subprocess.run(["pdftotext", str(out / "full.pdf"), "-"], capture_output=True, text=True).stdout.split("\f")
+    assert pages[1].splitlines()[0] == "Charts", pages[1][:300]
 
 
 def test_index_links_every_variant(rendered):
