@@ -63,3 +63,23 @@ def test_citation_links_reach_their_source(browser, report_file, tmp_path):
     assert page.evaluate("() => location.hash") == "#source-1"
     assert page.locator("#source-1 blockquote").inner_text().startswith("He was looking into how the UN handled")
     page.close()
+
+
+CITATIONS_STARTING_A_LINE = """() => Array.from(document.querySelectorAll('p > sup.cite'))
+    .filter(sup => sup.previousSibling && !/\\s$/.test(sup.previousSibling.textContent))
+    .filter(sup => {
+        const block = sup.parentElement, style = getComputedStyle(block);
+        const left = block.getBoundingClientRect().left + parseFloat(style.paddingLeft) + parseFloat(style.textIndent);
+        return sup.getBoundingClientRect().left - left < 1;
+    })
+    .map(sup => sup.parentElement.textContent.slice(-60))"""
+
+
+@pytest.mark.parametrize("width", [360, 400, 480, 640, 800, 1000])
+def test_a_citation_never_starts_a_line_away_from_the_words_it_follows(browser, report_file, width):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.goto(report_file.as_uri(), wait_until="load")
+    cited = page.evaluate("() => document.querySelectorAll('p > sup.cite').length")
+    assert cited > 20
+    assert page.evaluate(CITATIONS_STARTING_A_LINE) == []
+    page.close()
