@@ -119,12 +119,17 @@ def _check_fields(raw: RawTable, collector: Collector, parsed: dict, codes: _Cod
             bad = present & ~column.isin(spec.values).to_numpy()
             collector.rows(raw, bad, spec.name, lambda row: _enum_message(spec, values[row]))
         if spec.type == "integer":
-            whole = column.str.fullmatch(r"\d+").to_numpy(dtype=bool)
-            signed = column.str.fullmatch(r"-\d+").to_numpy(dtype=bool)
-            collector.rows(raw, present & ~whole & ~signed, spec.name, lambda row: f"{values[row]!r} is not a whole number")
+            # ASCII digits only: Python's \d would take "٥" or "９", which no CSV reader reads as a number.
+            whole = column.str.fullmatch(r"-?[0-9]+").to_numpy(dtype=bool)
+            collector.rows(raw, present & ~whole, spec.name, lambda row: f"{excerpt(values[row])!r} is not a whole number")
+            too_large = _beyond_int64(column, whole)
+            collector.rows(
+                raw, too_large, spec.name, lambda row: f"{excerpt(values[row])} is too large for a whole number {_INT64_RANGE}"
+            )
+            numbers = _whole_numbers(column, whole & ~too_large)
             if spec.minimum is not None:
-                collector.rows(raw, signed, spec.name, lambda row: f"{values[row]} is below the minimum {spec.minimum}")
-            numbers = pd.to_numeric(column.where(present & whole), errors="raise").astype("Int64")
+                below = (numbers < spec.minimum).fillna(False).to_numpy(dtype=bool)
+                collector.rows(raw, below, spec.name, lambda row: f"{values[row]} is below the minimum {spec.minimum}")
             parsed[(raw.table.name, spec.name)] = numbers
         if spec.type == "date":
             indices, distinct = codes.text(raw.table.name, spec.name)  # each distinct day parsed once
@@ -149,7 +154,32 @@ def _check_fields(raw: RawTable, collector: Collector, parsed: dict, codes: _Cod
             parsed[(raw.table.name, spec.name)] = dates.where(~outside).astype("datetime64[ns]")
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_RANGE = f"(from {_INT64_MIN} to {_INT64_MAX})"
+
+
+def _beyond_int64(column: pd.Series, whole: np.ndarray) -> np.ndarray:
+    """Rows whose whole number a 64-bit integer cannot hold: only those of 19 to 20 characters are read in Python
+    (longer ones cannot fit, and Python refuses to read more than 4,300 digits)."""
+    lengths = column.str.len().to_numpy()
+    beyond = whole & (lengths > 20)
+    values = column.array
+    for row in np.flatnonzero(whole & (lengths >= 19) & (lengths <= 20)):
+        beyond[row] = not _INT64_MIN <= int(values[row]) <= _INT64_MAX
+    return beyond
+
+
+def _whole_numbers(column: pd.Series, readable: np.ndarray) -> pd.Series:
+    """The readable rows' numbers as Int64, the others missing; parsed by Arrow, exactly (pandas goes through
+    floats, which cannot hold every 64-bit integer)."""
+    numbers = pc.cast(pc.if_else(readable, _arrow(column), pa.scalar(None, pa.string())), pa.int64())
+    values = numbers.fill_null(0).to_numpy(zero_copy_only=False)
+    missing = numbers.is_null().to_numpy(zero_copy_only=False)
+    return pd.Series(pd.arrays.IntegerArray(values, missing), index=column.index, name=column.name)
+
+
 def _pattern_message(spec: Field, value: str) -> str:
+    value = excerpt(value)
     if spec.name.endswith("_id"):
         return f"{value!r} is not a valid id (lowercase letters, digits and single hyphens)"
     if spec.name == "sha256":
@@ -160,7 +190,7 @@ def _pattern_message(spec: Field, value: str) -> str:
 def _enum_message(spec: Field, value: str) -> str:
     hint = difflib.get_close_matches(value, spec.values, n=1)
     suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return f"{value!r} is not one of: {', '.join(spec.values)}{suggestion}"
+    return f"{excerpt(value)!r} is not one of: {', '.join(spec.values)}{suggestion}"
 
 
 def _date_format_message(value: str) -> str:
@@ -171,7 +201,7 @@ def _date_format_message(value: str) -> str:
             f"{value!r} is not YYYY-MM-DD (ambiguous: day {first} of month {second}, "
             f"or month {first} day {second}, of {year}); write it as YYYY-MM-DD"
         )
-    return f"{value!r} is not YYYY-MM-DD"
+    return f"{excerpt(value)!r} is not YYYY-MM-DD"
 
 
 def _check_primary_key(raw: RawTable, collector: Collector, codes: _Codes) -> None:
@@ -299,8 +329,8 @@ def _check_foreign_keys(raw: RawTable, raws: dict[str, RawTable], collector: Col
             # A close-match search costs time in the number of ids; past a few thousand, skip the hint.
             hint = difflib.get_close_matches(value, known_ids, n=1) if len(known_ids) <= MAX_HINT_IDS else []
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-            listed = ", ".join(known_ids[:10]) + (", …" if len(known_ids) > 10 else "")
-            return f"{child_field} {value!r} not found in {parent.table.path}{suggestion} (known: {listed})"
+            listed = ", ".join(map(excerpt, known_ids[:10])) + (", …" if len(known_ids) > 10 else "")
+            return f"{child_field} {excerpt(value)!r} not found in {parent.table.path}{suggestion} (known: {listed})"
 
         collector.rows(raw, dangling, child_field, message)
 

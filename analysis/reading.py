@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 from . import paths
 from .errors import Problem
 from .limits import size_problem
+from .quotes import excerpt
 from .schema import Table
 
 UNPARSED_NOTE = "this file's values are checked once it can be read"
@@ -45,7 +46,7 @@ class RawTable:
 
     def record(self, row: int) -> str:
         """How a problem names row ``row``: 'event "juba-fighting"', by its primary key."""
-        key = "/".join(str(self.frame.iloc[row][name]) for name in self.table.primary_key)
+        key = excerpt("/".join(str(self.frame.iloc[row][name]) for name in self.table.primary_key))
         return f'{self.table.record} "{key}"' if key.strip("/") else f"{self.table.record} (no key)"
 
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 SLUG_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
-DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # ASCII digits: \d would take any script's
 SHA256_PATTERN = r"[0-9a-f]{64}"
 
 

@@ -6,10 +6,12 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import TimelineError, load_timeline
+from analysis.load import _whole_numbers
 from analysis.reading import UNPARSED_NOTE
 from analysis.schema import TABLES
 
@@ -321,6 +323,47 @@ def test_integer_type_and_minimum(data_copy):
     problems = problems_of(data_copy.root)
     assert f"figures.csv:{line}: figure \"juba-killed\": 'heavy' is not a whole number (field low)" in "\n".join(problems)
     assert f'figures.csv:{line}: figure "juba-killed": -5 is below the minimum 0 (field best)' in "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("٥", "'٥' is not a whole number"),  # an Arabic-Indic digit: no CSV reader takes it for 5
+        ("９２", "'９２' is not a whole number"),  # full-width digits
+        ("9223372036854775808", "9223372036854775808 is too large for a whole number (from -9223372036854775808 to "),
+        ("-9223372036854775809", "-9223372036854775809 is too large for a whole number"),
+        ("9" * 10_000, "9" * 59 + "… is too large for a whole number"),  # more digits than Python reads: shown cut
+    ],
+)
+def test_whole_numbers_are_ascii_digits_within_64_bits(data_copy, value, message):
+    line = data_copy.line_of("figures", "juba-killed,")
+    data_copy.replace("figures", "killed,200,,", f"killed,200,{value},")
+    problem = only_problem(data_copy.root)
+    assert f'figures.csv:{line}: figure "juba-killed": {message}' in problem, problem
+    assert problem.endswith("(field best)") and len(problem) < 400, problem
+
+
+def test_whole_numbers_are_read_exactly_minus_zero_as_zero():
+    column = pd.Series(["-0", "0200", "9223372036854775807", "-9223372036854775808", "", "x"], dtype="string[pyarrow]")
+    numbers = _whole_numbers(column, np.array([True, True, True, True, False, False]))
+    assert numbers.dtype == "Int64" and numbers.tolist()[:4] == [0, 200, 2**63 - 1, -(2**63)]
+    assert numbers.isna().tolist() == [False] * 4 + [True] * 2
+
+
+def test_a_long_value_is_shown_cut_in_its_problem_and_its_record(data_copy):
+    long_id = "a" * 100_000
+    data_copy.replace("events", "juba-fighting,", f"{long_id},")
+    data_copy.replace("events", ",violence,", ",x" + "y" * 100_000 + ",")
+    problems = problems_of(data_copy.root)
+    assert problems and all(len(problem) < 600 for problem in problems), [len(problem) for problem in problems]
+    assert any(f"event \"{'a' * 59}…\": 'x{'y' * 58}…' is not one of:" in problem for problem in problems), problems
+
+
+def test_a_date_in_another_script_s_digits_is_not_yyyy_mm_dd(data_copy):
+    line = data_copy.line_of("events", "juba-fighting,")
+    data_copy.replace("events", "2016-07-08", "٢٠١٦-٠٧-٠٨")
+    problem = only_problem(data_copy.root)
+    assert problem.endswith(f"events.csv:{line}: event \"juba-fighting\": '٢٠١٦-٠٧-٠٨' is not YYYY-MM-DD (field start)")
 
 
 def test_low_best_high_order(data_copy):
