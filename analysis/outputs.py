@@ -123,6 +123,9 @@ def is_current(manifest_path: Path, key: str, out_dir: Path) -> bool:
 # --- output folder: checks, lock, staging, publishing ---------------------------------------------
 
 
+INDEX_PAGE = "index.html"
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Raise RenderError (exit 73) unless ``out_dir`` is an existing folder this process can write in."""
     label = paths.display(out_dir)
@@ -130,6 +133,9 @@ def check_out_dir(out_dir: Path) -> None:
         raise RenderError(f"cannot create output in {label}/: the folder does not exist", EXIT_CANT_CREATE)
     if not out_dir.is_dir():
         raise RenderError(f"cannot create output in {label}: it is not a folder", EXIT_CANT_CREATE)
+    index = out_dir / INDEX_PAGE
+    if index.exists() and not index.is_file():  # found only after every report, as the index is written
+        raise RenderError(f"cannot create output {paths.display(index)}: it is a folder", EXIT_CANT_CREATE)
     probe = out_dir / f".write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")
@@ -222,10 +228,23 @@ def publish(staging: Path, out_dir: Path, names: list[str]) -> None:
 
 
 def update_index(out_dir: Path, names: list[str]) -> None:
-    """Write ``index.html`` for the variants ``names`` from their manifests, atomically, only if it changes."""
-    manifests = [read_manifest(out_dir / f"{name}.manifest.json") for name in names]
-    page = index_html([manifest for manifest in manifests if manifest is not None])
-    target = out_dir / "index.html"
+    """Write ``index.html`` atomically, only if it changes: the variants ``names`` first, in their order, then
+    every other report in the folder (rendered from another variants file, say), by name.
+
+    A report is listed from its manifest, with the files it lists that are still there; one whose manifest
+    is missing or not shaped as a render writes it, or whose files are all gone, is left out.
+    """
+    others = sorted(path.name.removesuffix(".manifest.json") for path in out_dir.glob("*.manifest.json"))
+    manifests = []
+    for name in dict.fromkeys([*names, *others]):
+        manifest = read_manifest(out_dir / f"{name}.manifest.json")
+        if manifest is None or manifest["name"] != name:
+            continue
+        present = {output: digest for output, digest in manifest["outputs"].items() if (out_dir / output).is_file()}
+        if present:
+            manifests.append({**manifest, "outputs": present})
+    page = index_html(manifests)
+    target = out_dir / INDEX_PAGE
     if target.exists() and target.read_text(encoding="utf-8") == page:
         return
     staging = out_dir / f".index-{os.getpid()}.html"

@@ -744,6 +744,9 @@ def _check_before_kernels(pending, out_dir: Path, formats: tuple[str, ...]) -> d
             target = out_dir / f"{variant.name}{suffix}"
             if target.exists() and not target.is_file():  # os.replace would fail only after the run, mid-publish
                 raise RenderError(f"cannot create output {paths.display(target)}: it is a folder", EXIT_CANT_CREATE)
+        failed = out_dir / f"failed-{variant.name}"  # where a failed run's notebook is kept
+        if failed.is_symlink() or (failed.exists() and not failed.is_dir()):
+            raise RenderError(f"cannot create output {paths.display(failed)}/: it is not a folder", EXIT_CANT_CREATE)
     if "pdf" in formats:
         check_pdf_engine()
     timelines: dict = {}

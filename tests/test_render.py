@@ -348,6 +348,46 @@ def test_a_folder_where_the_lock_file_goes_is_refused_without_a_traceback(good_r
     assert published(out) == {name: data for name, data in before.items() if name != ".render.lock"}
 
 
+@pytest.mark.parametrize("blocker", ["index.html as a folder", "failed-crisis as a file"])
+def test_an_index_or_failed_notebook_path_of_the_wrong_kind_is_refused_before_any_kernel(good_report, blocker):
+    out, before = good_report
+    name = blocker.split()[0]
+    if name == "index.html":
+        (out / name).unlink()
+        (out / name).mkdir()
+        expected = f"cannot create output {out}/index.html: it is a folder"
+    else:
+        (out / name).write_text("a file of the user's", encoding="utf-8")
+        expected = f"cannot create output {out}/failed-crisis/: it is not a folder"
+    result = run_cli("render", "--report", "crisis", "--format", "html", "--force", "--out", str(out))
+    assert result.returncode == 73, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert {path: data for path, data in published(out).items() if path != name} == {
+        path: data for path, data in before.items() if path != name
+    }
+
+
+def test_the_index_lists_every_report_in_the_folder_with_only_the_files_still_there(good_report, tmp_path):
+    out, _ = good_report
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[[report]]\nname = "mine"\ntitle = "Mine"\nparameters = { start = "2017-03-01" }\n', encoding="utf-8")
+    render(variants_file=mine, out_dir=out, formats=("html",))
+    index = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser")
+    assert [row.find("a")["href"] for row in index.tbody("tr")] == ["mine.html", "crisis.html"]  # declared first
+    (out / "crisis.html").unlink()
+    (out / "crisis.csv").unlink()
+    render(variants_file=mine, out_dir=out, formats=("html",))
+    index = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser")
+    crisis = index.tbody("tr")[1]
+    assert "The violence in Juba in July 2016" in crisis.get_text() and crisis.find("a", href="crisis.html") is None
+    assert [link["href"] for link in crisis("a")] == ["crisis.ipynb", "crisis.timeline.json"]
+    for output in ("crisis.ipynb", "crisis.timeline.json", "crisis.manifest.json"):
+        (out / output).unlink(missing_ok=True)
+    render(variants_file=mine, out_dir=out, formats=("html",))
+    index = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser")
+    assert [row.find("a")["href"] for row in index.tbody("tr")] == ["mine.html"]
+
+
 def test_a_manifest_not_shaped_as_a_render_writes_it_is_never_trusted(good_report):
     # The output folder is the user's: a hand-edited, truncated or hostile manifest is treated as absent.
     out, _ = good_report
