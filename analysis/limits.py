@@ -18,10 +18,10 @@ def max_bytes_of(max_input_mb: float | None) -> int | None:
     return None if max_input_mb is None else int(max_input_mb * MB)
 
 
-def size_problem(size: int, label: str, max_bytes: int | None) -> Problem | None:
+def size_problem(size: int, label: str, max_bytes: int | None, remedy: str = "set --max-input-mb") -> Problem | None:
     """The problem of a file of ``size`` bytes over the limit, or None."""
     if max_bytes is not None and size > max_bytes:
-        return Problem(label, f"is {_amount(size, '.1f')}; the limit is {_amount(max_bytes, 'g')} (set --max-input-mb)")
+        return Problem(label, f"is {_amount(size, '.1f')}; the limit is {_amount(max_bytes, 'g')} ({remedy})")
     return None
 
 
@@ -33,12 +33,14 @@ def _amount(size: int, megabytes_format: str) -> str:
 def refuse_oversized(files: list[Path], max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> None:
     """Refuse the files over the limit, as the loader would, before anything (such as a hash) reads them whole.
 
+    For a render, whose kernels read the timeline again with the default limit: it has no option to raise it.
     A file that is missing or not a file is left to the loader, which says so in its own words.
 
     Raises:
         TimelineError: one problem per file over the limit.
     """
     max_bytes = max_bytes_of(max_input_mb)
-    problems = [size_problem(path.stat().st_size, paths.display(path), max_bytes) for path in files if path.is_file()]
+    remedy = "a render's limit is fixed: see the README, Size limit"
+    problems = [size_problem(path.stat().st_size, paths.display(path), max_bytes, remedy) for path in files if path.is_file()]
     if any(problems):
         raise TimelineError([problem for problem in problems if problem is not None])

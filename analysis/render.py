@@ -61,7 +61,6 @@ from .parameters import (
     render_command,
     select_variants,
 )
-from .schema import TABLES
 from .startup import garbage_collection_paused, resume_garbage_collection
 from .workers import Worker, ended_by_ctrl_c, worker_pool, worker_processes
 
@@ -702,8 +701,8 @@ def render(
             source = Path(parameters["data_dir"]) if parameters["data_dir"] else paths.DATA_DIR
             paths.require_timeline_dir(source)
             files = input_files(source, paths.REPORT_NOTEBOOK)
-            # Hashing reads a file whole: a table the loader would refuse for its size is refused first.
-            refuse_oversized([paths.timeline_dir(source) / table.path for table in TABLES])
+            # Hashing reads a file whole: a data file the loader would refuse for its size is refused first.
+            refuse_oversized([path for name, path in files.items() if name.startswith("data/")])
             input_hashes = {name: sha256_of(path) for name, path in files.items()}
             key = cache_key(input_hashes, parameters, tuple(formats), versions)
             # Unchanged inputs were validated when the published report was made: skip, quickly.

@@ -695,10 +695,28 @@ def test_case_17_huge_file_is_refused_before_parsing(data_copy, out, tmp_path):
         opens.unlink()
     with events.open("r+b") as handle:
         handle.truncate(200 * 2**20)  # sparse: 200 MB that cost nothing to write and must never be read
-    refused_by_cli(
-        data_copy.root, out, 65, "events.csv: is 200.0 MB; the limit is 100 MB (set --max-input-mb)", tmp_path=tmp_path, env=env
-    )
+    refused_by_cli(data_copy.root, out, 65, "events.csv: is 200.0 MB; the limit is 100 MB (", tmp_path=tmp_path, env=env)
     assert not opens.exists()  # refused from its size alone: never opened, so never read or parsed
+
+
+def test_case_17_a_huge_file_among_the_sources_is_refused_by_render_before_it_is_hashed(data_copy, out, tmp_path):
+    stray = data_copy.root / "sources" / "notes.bin"  # no row cites it, but a render hashes every input
+    with stray.open("wb") as handle:
+        handle.truncate(200 * 2**20)
+    opens = tmp_path / "opens.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": planted_sitecustomize(tmp_path / "site", OPEN_LOGGER),
+        "WATCHED_FILE": os.path.realpath(stray),
+        "OPEN_LOG": str(opens),
+    }
+    before = published(out)
+    argv = analysis_argv("render", "--data", str(data_copy.root), "--out", str(out), "--report", "crisis", "--format", "html")
+    run = finish(start(argv, tmp_path / "logs", env))
+    assert run.code == 65 and "Traceback" not in run.stderr, run.stderr
+    assert "notes.bin: is 200.0 MB; the limit is 100 MB (a render's limit is fixed: see the README, Size limit)" in run.stderr
+    assert not opens.exists() and run.kernels_seen == 0
+    assert_invariants(out, before, pids={run.pid})
 
 
 def test_case_17_five_megabyte_cell_and_the_limit_option(data_copy, tmp_path):
