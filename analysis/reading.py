@@ -62,20 +62,21 @@ class Collector:
 
     def rows(self, raw: RawTable, mask, field_name: str, message) -> None:
         """Add a problem for each row where ``mask`` holds; ``message(row_index)`` words it."""
+        self.capped(
+            raw.label,
+            mask,
+            lambda row: Problem(raw.label, message(row), line=int(raw.lines[row]), record=raw.record(row), field=field_name),
+            field_name,
+        )
+
+    def capped(self, label: str, mask, problem, field_name: str | None = None) -> None:
+        """Add ``problem(row_index)`` for the first rows where ``mask`` holds, then how many more there are."""
         flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
         for row in flagged[:MAX_PROBLEMS_PER_RULE]:
-            self.add(
-                Problem(
-                    raw.label,
-                    message(row),
-                    line=int(raw.lines[row]),
-                    record=raw.record(row),
-                    field=field_name,
-                )
-            )
+            self.add(problem(row))
         if len(flagged) > MAX_PROBLEMS_PER_RULE:
             rest = len(flagged) - MAX_PROBLEMS_PER_RULE
-            self.add(Problem(raw.label, f"and {rest:,} more rows with the same problem", field=field_name))
+            self.add(Problem(label, f"and {rest:,} more rows with the same problem", field=field_name))
 
 
 def _readable(path: Path, label: str, collector: Collector, max_bytes: int | None) -> bool:
@@ -216,8 +217,7 @@ def read_table(table: Table, path: Path, collector: Collector, max_bytes: int | 
     raw = RawTable(table, label, frame[list(table.field_names)], lines)
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
     if blank.any():
-        for row in np.flatnonzero(blank)[:MAX_PROBLEMS_PER_RULE]:
-            collector.add(Problem(label, "blank line (remove it)", line=int(lines[row])))
+        collector.capped(label, blank, lambda row: Problem(label, "blank line (remove it)", line=int(lines[row])))
         keep = ~blank
         raw = RawTable(table, label, raw.frame[keep].reset_index(drop=True), lines[keep])
     if raw.frame.empty and not table.may_be_empty:

@@ -12,7 +12,7 @@ import pytest
 
 from analysis import TimelineError, load_timeline
 from analysis.load import _whole_numbers
-from analysis.reading import UNPARSED_NOTE
+from analysis.reading import MAX_PROBLEMS_PER_RULE, UNPARSED_NOTE
 from analysis.schema import TABLES
 
 ARTICLE = Path(__file__).resolve().parent.parent / "data" / "sources" / "un-news-2017-04-19.md"
@@ -564,6 +564,15 @@ def test_blank_line_is_reported(data_copy):
     lines.insert(2, "")
     data_copy.write_lines("event_actors", lines)
     assert only_problem(data_copy.root).endswith("event_actors.csv:3: blank line (remove it)")
+
+
+def test_blank_lines_past_the_cap_are_counted_not_dropped(data_copy):
+    lines = data_copy.lines("actors")
+    data_copy.write_lines("actors", lines[:2] + [""] * (MAX_PROBLEMS_PER_RULE + 30) + lines[2:])
+    problems = problems_of(data_copy.root)
+    assert len(problems) == MAX_PROBLEMS_PER_RULE + 1, problems[-3:]
+    assert problems[-2].endswith(f"actors.csv:{MAX_PROBLEMS_PER_RULE + 2}: blank line (remove it)")
+    assert problems[-1].endswith("actors.csv: and 30 more rows with the same problem")
 
 
 def test_size_limit_is_checked_before_parsing(data_copy):
