@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import paths
+from . import paths, quantities
 from .errors import Problem, TimelineError
 from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
 from .quotes import SourceText, excerpt, normalize_quote
@@ -86,6 +86,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     _check_events_not_after_their_source(raws.get("events"), raws.get("sources"), parsed, collector, codes)
     _check_event_locations(raws.get("events"), collector, codes)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
+    _check_figures_follow_their_words(raws.get("figures"), parsed, collector, codes)
     texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
     for raw in raws.values():
         _check_verbatim(raw, texts, collector, codes)
@@ -526,6 +527,44 @@ def _check_figure_bounds(raw: RawTable | None, parsed: dict, collector: Collecto
                 f"{s} {bounds[s].iat[row]} is greater than {g} {bounds[g].iat[row]} (rule low <= best <= high)"
             ),
         )
+
+
+def _check_figures_follow_their_words(raw: RawTable | None, parsed: dict, collector: Collector, codes: _Codes) -> None:
+    """Low, best and high are what the figure's qualifier allows (quantities.WORDINGS), each wording read once."""
+    if raw is None:
+        return
+    indices, distinct = codes.text("figures", "qualifier")
+    readings = [quantities.allowed(words) for words in distinct.tolist()]
+    qualifiers = raw.frame["qualifier"].array
+    unknown = np.array([reading is None for reading in readings], dtype=bool)[indices] & (raw.frame["qualifier"] != "").to_numpy()
+    collector.rows(
+        raw,
+        unknown,
+        "qualifier",
+        lambda row: (
+            f"{excerpt(qualifiers[row])!r} is a wording with no rule for the numbers it allows "
+            f"(the rules know: {quantities.KNOWN_FORMS}; a new wording needs its own in analysis/quantities.py)"
+        ),
+    )
+    for position, name in enumerate(("low", "best", "high")):
+        expected = pd.array([None if reading is None else reading[0][position] for reading in readings], dtype="Int64")[indices]
+        numbers = parsed[("figures", name)]
+        missing = numbers.isna().to_numpy()
+        unreadable = missing & (raw.frame[name] != "").to_numpy()  # reported as such already
+        same = numbers.fillna(0).to_numpy() == expected.fillna(0).to_numpy(dtype="int64")  # exact: no floats
+        differs = (missing != expected.isna()) | (~missing & ~same)
+        wrong = differs & ~unknown & ~unreadable & (raw.frame["qualifier"] != "").to_numpy()
+
+        def message(row: int, position=position, name=name, numbers=numbers) -> str:
+            bounds, rule = readings[indices[row]]
+            value, wanted = numbers.iat[row], bounds[position]
+            shown = "empty" if pd.isna(value) else f"{value:,}"
+            return (
+                f"{name} {shown} is not what the qualifier {excerpt(qualifiers[row])!r} allows: "
+                f"{'empty' if wanted is None else f'{wanted:,}'} ({rule})"
+            )
+
+        collector.rows(raw, wrong, name, message)
 
 
 def _read_sources(data_dir: Path, raw: RawTable | None, collector: Collector, max_bytes: int | None) -> dict[str, SourceText]:

@@ -286,7 +286,14 @@ FIGURES = Table(
         Field("low", "integer", "Lowest number the words allow; empty where they give no basis.", minimum=0),
         Field("best", "integer", "Best estimate; empty unless the article gives one.", minimum=0),
         Field("high", "integer", "Highest number the words allow; empty where open-ended.", minimum=0),
-        Field("qualifier", "string", "The article's words for the number, verbatim.", required=True, verbatim=True),
+        Field(
+            "qualifier",
+            "string",
+            "The article's words for the number, verbatim; low, best and high must be what they allow, by the rule of "
+            "their wording in analysis/quantities.py ('more than 200': low 201, no best, no high).",
+            required=True,
+            verbatim=True,
+        ),
         Field("rule", "string", "How low, best and high were derived from the qualifier.", required=True),
         _ref("source_id", "The source that reports the figure."),
         _quote("The sentence that reports the figure, verbatim."),

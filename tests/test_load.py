@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import TimelineError, load_timeline
+from analysis import TimelineError, load_timeline, quantities
 from analysis.load import _whole_numbers
 from analysis.reading import MAX_PROBLEMS_PER_RULE, UNPARSED_NOTE
 from analysis.schema import TABLES
@@ -369,9 +369,75 @@ def test_a_date_in_another_script_s_digits_is_not_yyyy_mm_dd(data_copy):
 def test_low_best_high_order(data_copy):
     line = data_copy.line_of("figures", "juba-raped,")
     data_copy.replace("figures", "raped,201,,", "raped,201,150,")
-    assert only_problem(data_copy.root).endswith(
+    problems = problems_of(data_copy.root)
+    assert problems[0].endswith(
         f'figures.csv:{line}: figure "juba-raped": low 201 is greater than best 150 (rule low <= best <= high) (field best)'
     )
+    assert len(problems) == 2 and "best 150 is not what the qualifier 'more than 200' allows: empty" in problems[1]
+
+
+@pytest.mark.parametrize(
+    ("figure", "old", "new", "problem"),
+    [
+        (
+            "juba-raped",
+            "raped,201,,,more than 200",
+            "raped,199,,,more than 200",
+            "low 199 is not what the qualifier 'more than 200' allows: 201 "
+            "('more than N' means at least N + 1, with no best estimate or upper bound) (field low)",
+        ),
+        (
+            "juba-killed",
+            "killed,200,,,Hundreds",
+            "killed,200,,5000,Hundreds",
+            "high 5,000 is not what the qualifier 'Hundreds' allows: empty "
+            "('Hundreds' means at least 200, the least the plural allows, with no best estimate or upper bound) (field high)",
+        ),
+        (
+            "juba-killed",
+            "killed,200,,,Hundreds",
+            "killed,,,,Hundreds",
+            "low empty is not what the qualifier 'Hundreds' allows: 200",
+        ),
+    ],
+)
+def test_a_figure_s_numbers_are_what_its_words_allow(data_copy, figure, old, new, problem):
+    line = data_copy.line_of("figures", f"{figure},")
+    data_copy.replace("figures", old, new)
+    assert f'figures.csv:{line}: figure "{figure}": {problem}' in only_problem(data_copy.root)
+
+
+@pytest.mark.parametrize(
+    ("words", "bounds"),
+    [
+        ("Hundreds", (200, None, None)),
+        ("more  than 200", (201, None, None)),  # spacing aside
+        ("Over 1,500", (1501, None, None)),
+        ("at least 12", (12, None, None)),
+        ("fewer than 10", (None, None, 9)),
+        ("up to 40", (None, None, 40)),
+        ("some 300", (None, 300, None)),
+        ("250", (250, 250, 250)),
+        ("tens of thousands", (20_000, None, None)),
+        ("hundreds of people", None),
+        ("1,50", None),
+        ("9" * 19, None),  # past a 64-bit integer: no rule reads it
+        ("more than", None),
+    ],
+)
+def test_the_numbers_each_wording_allows(words, bounds):
+    reading = quantities.allowed(words)
+    assert (reading and reading[0]) == bounds
+
+
+def test_a_figure_worded_as_no_rule_knows_is_refused(data_copy):
+    line = data_copy.line_of("figures", "juba-killed,")
+    data_copy.replace(
+        "figures", "killed,200,,,Hundreds,", "killed,200,,,Hundreds of people,"
+    )  # verbatim, but not a number's words
+    problem = only_problem(data_copy.root)
+    assert f"figures.csv:{line}: figure \"juba-killed\": 'Hundreds of people' is a wording with no rule" in problem
+    assert "(the rules know: N; more than N / over N; at least N;" in problem and problem.endswith("(field qualifier)")
 
 
 def test_inferred_date_without_note(data_copy):
@@ -590,7 +656,7 @@ def test_a_size_limit_under_a_tenth_of_a_megabyte_is_said_in_bytes(data_copy):
 
 def test_every_problem_is_collected_before_failing(data_copy):
     data_copy.replace("events", ",violence,", ",violense,")
-    data_copy.replace("figures", "raped,201,,", "raped,201,150,")
+    data_copy.replace("figures", "raped,201,,", "raped,199,,")
     data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,a9,party")
     problems = problems_of(data_copy.root)
     assert len(problems) == 3
