@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import paths, quantities
+from . import paths, quantities, relative_dates
 from .errors import Problem, TimelineError
 from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
 from .quotes import SourceText, excerpt, normalize_quote
@@ -84,6 +84,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     _check_event_dates(raws.get("events"), parsed, collector)
     _check_stated_dates(raws.get("events"), parsed, collector, codes)
     _check_events_not_after_their_source(raws.get("events"), raws.get("sources"), parsed, collector, codes)
+    _check_inferred_dates(raws.get("events"), raws.get("sources"), parsed, collector, codes)
     _check_event_locations(raws.get("events"), collector, codes)
     _check_figure_bounds(raws.get("figures"), parsed, collector)
     _check_figures_follow_their_words(raws.get("figures"), parsed, collector, codes)
@@ -453,19 +454,67 @@ def _check_stated_dates(raw: RawTable | None, parsed: dict, collector: Collector
         collector.rows(raw, wrong, name, message)
 
 
+def _published_day_of_each_event(parsed: dict, codes: _Codes) -> np.ndarray:
+    """The day each event's source was published (datetime64[ns]; NaT where no such source is known)."""
+    # The foreign key encodes both source_id columns together: a code is a source, in either table.
+    event_codes, distinct = codes("events", "source_id")
+    source_codes, _ = codes("sources", "source_id")
+    published_by_code = np.full(len(distinct), np.datetime64("NaT"), dtype="datetime64[ns]")
+    # Written last to first, so that a duplicated source's first row wins (the duplicate is reported already).
+    published_by_code[source_codes[::-1]] = parsed[("sources", "published")].to_numpy()[::-1]
+    return published_by_code[event_codes]
+
+
+def _check_inferred_dates(
+    raw: RawTable | None, sources: RawTable | None, parsed: dict, collector: Collector, codes: _Codes
+) -> None:
+    """An inferred date whose words a rule of relative_dates knows is the days they give from its source's day.
+
+    Each distinct (date_text, publication day) is read once; words no rule knows are left to the date_note.
+    """
+    if raw is None or sources is None:
+        return
+    frame = raw.frame
+    inferred = (frame["date_basis"] == "inferred").to_numpy(dtype=bool) & (frame["date_text"] != "").to_numpy(dtype=bool)
+    if not inferred.any():
+        return
+    text_codes, distinct = codes.text("events", "date_text")
+    published = _published_day_of_each_event(parsed, codes)
+    rows = np.flatnonzero(inferred & ~np.isnat(published))
+    # (text, day) as one integer: the supported days (1677 to 2262) are fewer than a million apart.
+    keys = text_codes[rows].astype(np.int64) * 1_000_000 + published[rows].astype("datetime64[D]").astype(np.int64) % 1_000_000
+    _, first, pair_of_row = np.unique(keys, return_index=True, return_inverse=True)
+    texts = distinct.tolist()
+    readings = [
+        relative_dates.days_allowed(texts[text_codes[rows[row]]], pd.Timestamp(published[rows[row]]).date()) for row in first
+    ]
+    for position, name in enumerate(("start", "end")):
+        days = parsed[("events", name)]
+        expected = np.array(
+            [np.datetime64("NaT") if reading is None else np.datetime64(reading[0][position]) for reading in readings],
+            dtype="datetime64[ns]",
+        )[pair_of_row]
+        wrong = np.zeros(len(frame), dtype=bool)
+        wrong[rows] = ~np.isnat(expected) & (days.to_numpy()[rows] != expected)  # NaT days: reported already
+        wrong &= days.notna().to_numpy()
+
+        def message(row: int, position=position, name=name, days=days) -> str:
+            allowed_days, rule = readings[pair_of_row[np.searchsorted(rows, row)]]
+            return (
+                f"{name} {days.iat[row]:%Y-%m-%d} is not what date_text {excerpt(frame['date_text'].iat[row])!r} gives "
+                f"in a source published {pd.Timestamp(published[row]):%Y-%m-%d}: {allowed_days[position]:%Y-%m-%d} ({rule})"
+            )
+
+        collector.rows(raw, wrong, name, message)
+
+
 def _check_events_not_after_their_source(
     raw: RawTable | None, sources: RawTable | None, parsed: dict, collector: Collector, codes: _Codes
 ) -> None:
     """No event starts or ends after its source was published: the timeline holds what the article reports."""
     if raw is None or sources is None:
         return
-    # The foreign key encodes both source_id columns together: a code is a source, in either table.
-    event_codes, distinct = codes("events", "source_id")
-    source_codes, _ = codes("sources", "source_id")
-    published_by_code = np.full(len(distinct), np.datetime64("NaT"), dtype="datetime64[ns]")  # NaT: no such source
-    # Written last to first, so that a duplicated source's first row wins (the duplicate is reported already).
-    published_by_code[source_codes[::-1]] = parsed[("sources", "published")].to_numpy()[::-1]
-    day = published_by_code[event_codes]
+    day = _published_day_of_each_event(parsed, codes)
     source_ids = raw.frame["source_id"]
     start, end = parsed[("events", "start")].to_numpy(), parsed[("events", "end")].to_numpy()
     late_start = start > day  # NaT compares False: a missing day is reported already

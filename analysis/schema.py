@@ -231,6 +231,8 @@ EVENTS = Table(
         "end is not before start, and neither is after the source's published day",
         "date_basis stated means date_text gives the year of start and end, and, as date_precision requires, their month and day;"
         " its precision is its words' (a day names one day, a range two or more, a month none)",
+        "date_basis inferred with a date_text that a rule of analysis/relative_dates.py reads ('last month', 'over the last"
+        " five months', 'for April') means start and end are the days those words give, counted from the source's published day",
         "date_note is required when date_basis is inferred or assumed",
         "date_precision day means start equals end; month means the first to the last day of one month",
         "location is found as whole words in quote or, only where the quote does not name the place, in location_quote",

@@ -16,6 +16,7 @@ process's ru_maxrss on Linux starts from the RSS of the process that forked it.
 from __future__ import annotations
 
 import argparse
+import calendar
 import csv
 import hashlib
 import json
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import paths  # noqa: E402
+from analysis import paths, relative_dates  # noqa: E402
 from analysis.schema import (  # noqa: E402
     ACTOR_KINDS,
     CATEGORIES,
@@ -131,6 +133,19 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
     end = np.where(stated, np.datetime64(fighting["end"]), end)
     precisions = np.where(stated, fighting["date_precision"], precisions)
     date_text = np.where(stated, fighting["date_text"], real_events["date_text"].to_numpy(dtype=object)[pick])
+    # Inferred from relative words ("last month"): the days the words give from the source's day, as the loader requires.
+    published = date.fromisoformat(sources["published"].iat[0])
+    for words in set(real_events["date_text"]):
+        reading = relative_dates.days_allowed(words, published)
+        if reading is None:
+            continue
+        (first_day, last_day), _ = reading
+        rows = ~stated & (date_text == words)
+        start = np.where(rows, np.datetime64(first_day), start)
+        end = np.where(rows, np.datetime64(last_day), end)
+        month_end = calendar.monthrange(first_day.year, first_day.month)[1]
+        whole_month = first_day.day == 1 and last_day == first_day.replace(day=month_end)
+        precisions = np.where(rows, "month" if whole_month else "approximate", precisions)
     multiline = np.arange(count) % MULTILINE_NOTE_EVERY == 0
     one_line = "Synthetic benchmark row: date inferred for the benchmark."
     notes = np.where(stated, "", np.where(multiline, "Synthetic benchmark row:\ndate inferred over two lines.", one_line))
@@ -186,21 +201,18 @@ def generate(count: int) -> dict[str, pd.DataFrame]:
 
     figure_count = count // EVENTS_PER_FIGURE
     figure_pick = np.arange(figure_count) % len(real_figures)
-    low = rng.integers(0, 500, figure_count)
-    best = low + rng.integers(0, 100, figure_count)
-    high = best + rng.integers(0, 100, figure_count)
-    has_best, has_high = rng.random(figure_count) < 0.5, rng.random(figure_count) < 0.5
     figures = _frame(
         "figures",
         {
             "figure_id": _ids("synthetic-figure-", figure_count),
             "event_id": event_ids[np.arange(figure_count) * EVENTS_PER_FIGURE],
             "measure": _cycle(MEASURES, figure_count),
-            "low": low.astype(str),
-            "best": np.where(has_best, best.astype(str), ""),
-            "high": np.where(has_high, high.astype(str), ""),
+            # The numbers must be what the qualifier's words allow (analysis/quantities.py): the real row's.
+            "low": real_figures["low"].to_numpy(dtype=object)[figure_pick],
+            "best": real_figures["best"].to_numpy(dtype=object)[figure_pick],
+            "high": real_figures["high"].to_numpy(dtype=object)[figure_pick],
             "qualifier": real_figures["qualifier"].to_numpy(dtype=object)[figure_pick],
-            "rule": "Synthetic benchmark row: numbers drawn at random, low <= best <= high.",
+            "rule": "Synthetic benchmark row: the numbers its qualifier's words allow, as in the real row it copies.",
             "source_id": source_id,
             "quote": real_figures["quote"].to_numpy(dtype=object)[figure_pick],
         },
@@ -254,11 +266,20 @@ def write_timeline(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
 def break_one_event(events: pd.DataFrame) -> tuple[pd.DataFrame, int, str]:
     """Copy of ``events`` with one event, near the end, ending 3 days before it starts.
 
+    The event is one whose date no other rule ties to its words: inferred, from words no rule of
+    relative_dates reads (a stated date, or one from "last month", would break a second rule).
+
     Returns the frame, the physical line of the broken row in events.csv, and the expected message.
     """
     import numpy as np
 
-    row = max(0, len(events) - 7)
+    published = date(2017, 4, 19)  # any day: only whether a rule reads the words matters
+    row = next(
+        row
+        for row in range(max(0, len(events) - 7), -1, -1)
+        if events.at[row, "date_basis"] == "inferred"
+        and relative_dates.days_allowed(events.at[row, "date_text"], published) is None
+    )
     broken = events.copy()
     start = np.datetime64(broken.at[row, "start"])
     new_end = str(start - np.timedelta64(3, "D"))

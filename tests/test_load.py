@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import TimelineError, load_timeline, quantities
+from analysis import TimelineError, load_timeline, quantities, relative_dates
 from analysis.load import _whole_numbers
 from analysis.reading import MAX_PROBLEMS_PER_RULE, UNPARSED_NOTE
 from analysis.schema import TABLES
@@ -438,6 +439,55 @@ def test_a_figure_worded_as_no_rule_knows_is_refused(data_copy):
     problem = only_problem(data_copy.root)
     assert f"figures.csv:{line}: figure \"juba-killed\": 'Hundreds of people' is a wording with no rule" in problem
     assert "(the rules know: N; more than N / over N; at least N;" in problem and problem.endswith("(field qualifier)")
+
+
+@pytest.mark.parametrize(
+    ("words", "published", "days"),
+    [
+        ("last month", "2017-04-19", ("2017-03-01", "2017-03-31")),
+        ("last month", "2017-01-05", ("2016-12-01", "2016-12-31")),  # across a year
+        ("Over the last five months", "2017-04-19", ("2016-11-01", "2017-04-19")),
+        ("in the past 14 months", "2017-04-19", ("2016-02-01", "2017-04-19")),
+        ("for April", "2017-04-19", ("2017-04-01", "2017-04-19")),  # no later than the day of publication
+        ("in December", "2017-04-19", ("2016-12-01", "2016-12-31")),  # the latest December
+        ("earlier this month", "2017-04-19", ("2017-04-01", "2017-04-19")),
+        ("last year", "2017-04-19", ("2016-01-01", "2016-12-31")),
+        ("yesterday", "2017-03-01", ("2017-02-28", "2017-02-28")),
+        ("in July 2016", "2017-04-19", None),  # a year named: a stated date, not a relative one
+        ("after the fighting", "2017-04-19", None),
+    ],
+)
+def test_the_days_each_relative_wording_allows(words, published, days):
+    reading = relative_dates.days_allowed(words, date.fromisoformat(published))
+    assert (reading and tuple(day.isoformat() for day in reading[0])) == days
+
+
+@pytest.mark.parametrize(
+    ("event", "old", "new", "problem"),
+    [
+        (
+            "follow-up-mission",
+            "2017-03-01,2017-03-31",
+            "2017-02-01,2017-02-28",
+            "start 2017-02-01 is not what date_text 'last month' gives in a source published 2017-04-19: 2017-03-01 "
+            "('last month' is the calendar month before the source's) (field start)",
+        ),
+        (
+            "sg-letter",
+            "2017-04-01,2017-04-19",
+            "2017-04-01,2017-04-18",
+            "end 2017-04-18 is not what date_text 'for April' gives in a source published 2017-04-19: 2017-04-19",
+        ),
+    ],
+)
+def test_an_inferred_date_is_the_days_its_words_give(data_copy, event, old, new, problem):
+    line = data_copy.line_of("events", f"{event},")
+    lines = data_copy.lines("events")
+    assert old in lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(old, new)
+    data_copy.write_lines("events", lines)
+    problems = problems_of(data_copy.root)
+    assert any(f'events.csv:{line}: event "{event}": {problem}' in found for found in problems), problems
 
 
 def test_inferred_date_without_note(data_copy):
