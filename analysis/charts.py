@@ -722,7 +722,7 @@ def _plot_tracker_rows(timeline: Timeline, tracker: pd.DataFrame, in_area: dict,
     ax.set_xlim(0, WIDTH_IN)
     ax.set_ylim(depth, 0)
     inside = {"xmin": MARGIN_IN / WIDTH_IN, "xmax": 1 - MARGIN_IN / WIDTH_IN, "color": RULE}
-    headings = {"measure": "Measure", "by": "Implemented by", "effect": "Reported effect or assessment (in our words)"}
+    headings = {"measure": "Measure", "by": "Implemented by", "effect": "Reported effect or assessment"}
     for key, heading in headings.items():
         page.text(left[key], 0.05, heading, SMALL_PT, weight="bold", color=MUTED, va="top")
     ax.axhline(0.27, linewidth=0.6, **inside)

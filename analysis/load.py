@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from . import paths, quantities, relative_dates
 from .errors import Problem, TimelineError
 from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
-from .quotes import SourceText, excerpt, normalize_quote
+from .quotes import SourceText, excerpt, normalize_quote, quotation_marks_problem
 from .reading import Collector, RawTable, read_bytes, read_table, utf8_problems
 from .schema import DATE_PATTERN, TABLES, TABLES_BY_NAME, Field
 
@@ -91,6 +91,7 @@ def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | N
     texts = _read_sources(data_dir, raws.get("sources"), collector, max_bytes)
     for raw in raws.values():
         _check_verbatim(raw, texts, collector, codes)
+        _check_quotation_marks(raw, texts, collector, codes)
     if collector.problems:
         raise TimelineError(collector.problems)
     frames = {name: _typed(raw, parsed) for name, raw in raws.items()}
@@ -676,6 +677,21 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
             if divergence:
                 failures[position] = divergence
         _report_combinations(raw, collector, name, row_pair, failures)
+
+
+def _check_quotation_marks(raw: RawTable, texts: dict[str, SourceText], collector: Collector, codes: _Codes) -> None:
+    """Our words written from a quote mark what they take of it (quotes.quotation_marks_problem), each distinct
+    (source, quote, words) once."""
+    for spec in (spec for spec in raw.table.fields if spec.from_quote):
+        combinations, row_combination = _distinct_rows(raw, ("source_id", "quote", spec.name), codes)
+        failures = {}
+        for position, (source_id, quote, words) in enumerate(combinations):
+            source = texts.get(source_id)
+            if source is not None and words and quote and source.find_divergence(quote) is None:
+                problem = quotation_marks_problem(words, quote, source)
+                if problem:
+                    failures[position] = f"{spec.name} {excerpt(words)!r}: {problem}"
+        _report_combinations(raw, collector, spec.name, row_combination, failures)
 
 
 def _distinct_rows(raw: RawTable, names: tuple[str, ...], codes: _Codes) -> tuple[list[tuple[str, ...]], np.ndarray]:

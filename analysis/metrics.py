@@ -264,7 +264,7 @@ def speaker(actor_id, actor_names, starts_a_sentence: bool = False) -> str:
 def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     """The reforms and operations by area: who carried them out and what the article reports of them.
 
-    ``reported_effect`` joins the claims of kind effect and assessment about each, each in our words
+    ``reported_effect`` joins the claims of kind effect and assessment about each, each
     after its speaker ("António Guterres: …"); ``status`` is one of ``TRACKER_STATUSES``.
     """
     events = events_in_order(timeline.events)

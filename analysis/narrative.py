@@ -226,13 +226,14 @@ CLAIM_HEADINGS = {"assessment": "Assessment", "effect": "Reported effect", "basi
 
 
 def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
-    """Which kind of claim, by whom, and what, in our words: 'Assessment (António Guterres, in our words): …'.
+    """Which kind of claim, by whom, and what: 'Reported effect (António Guterres): The zone “has contributed …”'.
 
-    The statement is ours, not a quote: its citation gives the article's own sentence.
+    The statement is ours, but for the words in quotation marks, which the loader holds to the claim's
+    quote and which mark every run of someone's own words it takes; its citation gives the whole sentence.
     """
     heading = CLAIM_HEADINGS.get(str(claim["kind"]), label(str(claim["kind"])))
     who = metrics.speaker(claim["actor_id"], actor_names)
-    return f"{text(heading)} ({text(who)}, in our words): {text(claim['statement'])}"
+    return f"{text(heading)} ({text(who)}): {text(claim['statement'])}"
 
 
 def _more(count: int, noun: str, where: str) -> str:

@@ -20,6 +20,12 @@ _SENTENCE_END = re.compile(r"[.!?][\"”’)]* (?=[A-Z0-9“\"‘(])")  # the en
 _ABBREVIATIONS = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "No.", "Gen.", "Maj.", "Col.", "Lt.", "Sgt.", "Amb.", "e.g.", "i.e."}
 
 
+_QUOTATION = re.compile(r"“([^“”]*)”")
+_EDIT = re.compile(r"\[[^\[\]]*\]")  # our own letters or words inside a quotation: "revise[d]", "[…]"
+_WORD = re.compile(r"\w+(?:[’'-]\w+)*")
+QUOTED_RUN = 4  # this many words in a row, quoted in the source, must be in quotation marks in our sentence too
+
+
 def normalize_quote(quote: str) -> str:
     return _WHITESPACE.sub(" ", quote).strip()
 
@@ -116,6 +122,19 @@ class SourceText:
         self._starts = sorted(start for start in starts if start < len(self.text))
         return self._starts
 
+    def quoted_in(self, quote: str) -> list[str]:
+        """The parts of ``quote`` that the source has inside quotation marks (“…”): someone's own words."""
+        wanted = normalize_quote(quote)
+        start = self.text.find(wanted)
+        if start < 0:
+            return []
+        end = start + len(wanted)
+        return [
+            self.text[max(match.start(1), start) : min(match.end(1), end)]
+            for match in _QUOTATION.finditer(self.text)
+            if match.start(1) < end and match.end(1) > start
+        ]
+
     def line_column(self, normalized_index: int) -> tuple[int, int]:
         offset = self._offsets[min(normalized_index, len(self._offsets) - 1)] if self._offsets else 0
         line = self.original.count("\n", 0, offset) + 1
@@ -149,3 +168,35 @@ class SourceText:
             f"{line}:{column}, differs at character {low + 1} of the quote: the quote has "
             f"{_describe(wanted[low])} where the source has {source_char}"
         )
+
+
+def quotation_marks_problem(sentence: str, quote: str, source: SourceText) -> str | None:
+    """What is wrong with the quotation marks of ``sentence``, ours, written from ``quote``; None if nothing.
+
+    Words in “quotation marks” must be the quote's, piece by piece around our edits in square brackets
+    ("revise[d]", "[s]ignificant", "[…]"); and no run of ``QUOTED_RUN`` words that the source has inside
+    quotation marks, someone's own words, may stand outside them.
+    """
+    if sentence.count("“") != sentence.count("”") or _QUOTATION.sub("", sentence).count("”"):
+        return "its quotation marks do not pair: every “ needs its ”"
+    words = normalize_quote(quote)
+    for quotation in _QUOTATION.findall(sentence):
+        position = 0
+        for piece in (normalize_quote(piece) for piece in _EDIT.split(quotation)):
+            found = words.find(piece, position)
+            if found < 0:
+                shown = excerpt(quotation)
+                return f"the words it puts in quotation marks, “{shown}”, are not the quote's: {piece!r} is not there"
+            position = found + len(piece)
+    ours = {run for part in _QUOTATION.split(sentence)[::2] for run in _runs(part)}
+    for quoted in source.quoted_in(quote):
+        for run in _runs(quoted):
+            if run in ours:
+                return f"“{' '.join(run)}” are words the source quotes: put them in quotation marks"
+    return None
+
+
+def _runs(text: str) -> list[tuple[str, ...]]:
+    """Every ``QUOTED_RUN`` words in a row of ``text``, in lower case."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    return [tuple(words[index : index + QUOTED_RUN]) for index in range(len(words) - QUOTED_RUN + 1)]

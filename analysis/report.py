@@ -195,8 +195,10 @@ class Report:
             "numbers keep their uncertainty: “Hundreds” is recorded as at least 200 (the least the "
             "plural allows) with no upper bound, “more than 200” as at least 201; a number is shown with "
             "the event in whose time the article gives it, not as caused by it. "
-            "Claims (assessments, effects, what remains to be done) are given in our words after their "
-            "speaker, each citing the article's own sentence. Where one sentence names several aims or "
+            "Claims (assessments, effects, what remains to be done) and event summaries are in our words, "
+            "but for what is in quotation marks: the article's words, checked word for word, and every run "
+            "of four words or more that the article quotes from someone is among them. Each claim follows "
+            "its speaker and cites the article's own sentence. Where one sentence names several aims or "
             "measures (the five months of work “to protect civilians, better plan and prepare its response "
             "to crisis situations and increase staff safety and security”), each is an event of its own, "
             "citing that sentence. "
@@ -276,7 +278,7 @@ class Report:
                 "Measure": tracker["title"],
                 "Carried out by": tracker["implemented_by"],
                 "The article reports": tracker["status"].str.capitalize(),
-                "Reported effect or assessment, by whom (in our words)": tracker["reported_effect"].replace("", "not stated"),
+                "Reported effect or assessment, by whom": tracker["reported_effect"].replace("", "not stated"),
             }
         )
         return "Reforms and measures, by area", frame, quotes_of
@@ -285,7 +287,7 @@ class Report:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actor_names()
         who = [metrics.speaker(actor, names, starts_a_sentence=True) for actor in remaining["actor_id"]]
-        frame = pd.DataFrame({"Who": who, "What remains to be done (in our words)": remaining["statement"]})
+        frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
         return "What remains to be done", frame, lambda count: [[pair] for pair in _pairs(remaining, count)]
 
 

@@ -27,6 +27,7 @@ class Field:
     pattern: str | None = None
     minimum: int | None = None
     verbatim: bool = False  # the value must be found word for word in the row's source
+    from_quote: bool = False  # our words, written from the row's quote: what they take of it is in quotation marks
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -156,6 +157,12 @@ def _ref(name: str, description: str, *, required: bool = True) -> Field:
     return Field(name, "string", description, required=required, pattern=SLUG_PATTERN)
 
 
+_QUOTATION_RULE = (
+    "{field}'s words in “quotation marks” are its quote's, piece by piece around our edits in [square brackets];"
+    " four words in a row that the source has in quotation marks, someone's own words, are in quotation marks in {field} too"
+)
+
+
 def _quote(description: str) -> Field:
     return Field("quote", "string", description, required=True, verbatim=True)
 
@@ -191,7 +198,13 @@ EVENTS = Table(
     fields=(
         _id("event_id", "Stable slug naming the event."),
         Field("title", "string", "Short title, in our words.", required=True),
-        Field("summary", "string", "What happened, in our words, staying within the quote.", required=True),
+        Field(
+            "summary",
+            "string",
+            "What happened, in our words, staying within the quote; words taken from it in “quotation marks”.",
+            required=True,
+            from_quote=True,
+        ),
         Field("category", "string", "What kind of event it is.", required=True, enum=CATEGORIES),
         Field(
             "area",
@@ -237,6 +250,7 @@ EVENTS = Table(
         "date_precision day means start equals end; month means the first to the last day of one month",
         "location is found as whole words in quote or, only where the quote does not name the place, in location_quote",
         "quote, date_text and location_quote are found verbatim in the source",
+        _QUOTATION_RULE.format(field="summary"),
     ),
 )
 
@@ -305,7 +319,12 @@ FIGURES = Table(
         ForeignKey(("event_id",), "events", ("event_id",)),
         ForeignKey(("source_id",), "sources", ("source_id",)),
     ),
-    rules=("low <= best <= high wherever both are given", "qualifier and quote are found verbatim in the source"),
+    rules=(
+        "low <= best <= high wherever both are given",
+        "low, best and high are what the qualifier's wording allows, by its rule in analysis/quantities.py; a wording with no"
+        " rule is refused",
+        "qualifier and quote are found verbatim in the source",
+    ),
 )
 
 CLAIMS = Table(
@@ -321,7 +340,13 @@ CLAIMS = Table(
             required=False,
         ),
         Field("kind", "string", "What sort of claim it is.", required=True, enum=CLAIM_KINDS),
-        Field("statement", "string", "The claim in our words, staying within the quote.", required=True),
+        Field(
+            "statement",
+            "string",
+            "The claim in our words, staying within the quote; words taken from it in “quotation marks”.",
+            required=True,
+            from_quote=True,
+        ),
         _ref("source_id", "The source that reports the claim."),
         _quote("The words of the claim in the source, verbatim."),
     ),
@@ -331,6 +356,7 @@ CLAIMS = Table(
         ForeignKey(("actor_id",), "actors", ("actor_id",)),
         ForeignKey(("source_id",), "sources", ("source_id",)),
     ),
+    rules=("quote is found verbatim in the source", _QUOTATION_RULE.format(field="statement")),
 )
 
 TABLES: tuple[Table, ...] = (SOURCES, EVENTS, ACTORS, EVENT_ACTORS, FIGURES, CLAIMS)

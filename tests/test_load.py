@@ -13,6 +13,7 @@ import pytest
 
 from analysis import TimelineError, load_timeline, quantities, relative_dates
 from analysis.load import _whole_numbers
+from analysis.quotes import SourceText, quotation_marks_problem
 from analysis.reading import MAX_PROBLEMS_PER_RULE, UNPARSED_NOTE
 from analysis.schema import TABLES
 
@@ -488,6 +489,61 @@ def test_an_inferred_date_is_the_days_its_words_give(data_copy, event, old, new,
     data_copy.write_lines("events", lines)
     problems = problems_of(data_copy.root)
     assert any(f'events.csv:{line}: event "{event}": {problem}' in found for found in problems), problems
+
+
+ARTICLE_TEXT = SourceText(ARTICLE.read_text(encoding="utf-8"), "article")
+ZONE_QUOTE = (  # a clause of the article, with the words of the Secretary-General that it quotes
+    "which he said “has contributed to a significant drop in reported crime and violence, including sexual and "
+    "gender-based violence.”"
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "problem"),
+    [
+        ("The zone “has contributed to a significant drop in reported crime and violence”.", None),
+        ("The zone “has contributed to a […] drop in reported crime”.", None),  # our elision, in brackets
+        ("The zone has been useful.", None),
+        ("The zone has contributed to a drop.", "“has contributed to a” are words the source quotes: put them in"),
+        ("The zone “has contributed to a big drop”.", "are not the quote's: 'has contributed to a big drop' is not there"),
+        ("The zone “has contributed to a drop in reported crime and violence”.", "'has contributed to a drop in"),
+        ("The zone “has contributed.", "its quotation marks do not pair"),
+        ("The zone” has contributed “to”.", "its quotation marks do not pair"),
+    ],
+)
+def test_quotation_marks_take_the_quote_s_words_and_mark_someone_s_own(sentence, problem):
+    found = quotation_marks_problem(sentence, ZONE_QUOTE, ARTICLE_TEXT)
+    assert found is None if problem is None else problem in found, found
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "field", "old", "new", "problem"),
+    [
+        (
+            "claims",
+            "weapons-free-zone-effect",
+            "statement",
+            "zone “has contributed to a significant drop in reported crime and violence, including sexual and "
+            "gender-based violence.”",
+            "zone has contributed to a significant drop in reported crime and violence, including sexual and "
+            "gender-based violence.",
+            "“has contributed to a” are words the source quotes: put them in quotation marks (field statement)",
+        ),
+        (
+            "events",
+            "posture-corrective-actions",
+            "summary",
+            "a “positive change” in the operations",
+            "a “positive turn” in the operations",
+            "are not the quote's: 'positive turn' is not there (field summary)",
+        ),
+    ],
+)
+def test_a_summary_or_statement_marks_what_it_quotes(data_copy, table, key, field, old, new, problem):
+    line = data_copy.line_of(table, f"{key},")
+    data_copy.replace(table, old, new)
+    found = only_problem(data_copy.root)
+    assert f"{table}.csv:{line}: " in found and f": {field} '" in found and found.endswith(problem), found
 
 
 def test_inferred_date_without_note(data_copy):

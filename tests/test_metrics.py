@@ -571,7 +571,7 @@ def test_remaining_work_of_the_real_timeline():
     remaining = metrics.remaining_work(load_timeline())
     assert remaining["claim_id"].tolist() == ["more-needs-to-be-done"]
     assert remaining["statement"].iloc[0] == (
-        "While much has been achieved, more needs to be done to raise and sustain the performance bar, "
+        "“[W]hile much has been achieved, more needs to be done to raise and sustain the performance bar,” "
         "including through ongoing reviews and revise[d] strategies."
     )
 

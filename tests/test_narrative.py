@@ -223,12 +223,12 @@ def test_event_and_claim_sentences():
     )
     names = timeline.actors.set_index("actor_id")["name"]
     claim = timeline.claims.iloc[0]
-    assert claim_sentence(claim, names) == "Still to be done (The Secretary-General, in our words): More is needed."
+    assert claim_sentence(claim, names) == "Still to be done (The Secretary-General): More is needed."
     # an unknown actor: its id
-    assert claim_sentence(claim, names.iloc[:0]) == "Still to be done (sg, in our words): More is needed."
+    assert claim_sentence(claim, names.iloc[:0]) == "Still to be done (sg): More is needed."
     unattributed = claim.copy()
     unattributed["actor_id"] = ""  # an empty cell: the article's own voice
-    assert claim_sentence(unattributed, names) == "Still to be done (the article, in our words): More is needed."
+    assert claim_sentence(unattributed, names) == "Still to be done (the article): More is needed."
 
 
 # --- citations ---------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_executive_summary_and_phase_sections_exact():
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
         '<p class="fact">The article reports “Hundreds” killed in the time of the event “Fighting” (recorded as at least 100, '
         f"no upper bound given).{cite(3, 1)}</p>",
-        f'<p class="fact">Still to be done (The Secretary-General, in our words): More is needed.{cite(4, 1)}</p>',
+        f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 1)}</p>',
     ]
     sections = phase_sections(timeline, citations)
     assert list(sections) == ["crisis", "assessment"]
@@ -397,7 +397,7 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="fact"><strong>At some time between 1 April 2017 and 19 April 2017 (date inferred).</strong> '
         f"A letter was written.{cite(2, 2)}</p>",
         '<p class="date-note">How the date was inferred: From “for April”.</p>',
-        f'<p class="fact">Still to be done (The Secretary-General, in our words): More is needed.{cite(4, 2)}</p>',
+        f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 2)}</p>',
     ]
     assert len(citations) == 5
 
@@ -646,7 +646,7 @@ def test_a_chart_with_nothing_to_show_is_one_line_and_a_missing_effect_is_said()
     cells = {row.find_all("td")[1].get_text(): [cell.get_text() for cell in row.find_all("td")[3:5]] for row in rows}
     assert cells["Dismounted patrols day and night"] == ["No effect or assessment reported", "not stated"]
     wfz_status, wfz_effect = cells["Weapons-free zone around the POC sites and UN House in Juba"]
-    assert wfz_status == "Effect reported" and wfz_effect.startswith("António Guterres: The weapons-free zone has")
+    assert wfz_status == "Effect reported" and wfz_effect.startswith("António Guterres: The weapons-free zone “has contributed")
     assert cells["Changes to training and performance monitoring of peacekeepers"][0] == "Assessed, no effect reported"
 
 
@@ -825,7 +825,7 @@ def test_a_claim_the_article_makes_in_its_own_voice_is_the_articles():
     sections = phase_sections(timeline, Citations(timeline.sources))
     facts = [p.get_text() for p in BeautifulSoup("\n".join(sections.values()), "html.parser").find_all("p", class_="fact")]
     basis = [fact for fact in facts if "observations are based on" in fact]
-    assert len(basis) == 1 and basis[0].startswith("Basis (the article, in our words): The letter's observations are based on")
+    assert len(basis) == 1 and basis[0].startswith("Basis (the article): The letter's observations are based on")
     assert not any("(António Guterres)" in fact for fact in basis)
 
 
