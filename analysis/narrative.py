@@ -117,10 +117,10 @@ def date_phrases(events: pd.DataFrame) -> list[str]:
 class Citations:
     """Numbers the passages cited, in the order they are first cited, and renders the Sources list.
 
-    With the sources' texts (``Timeline.source_texts``), a passage is the whole sentence a quote is in
-    (or the sentences it runs across): quotes from one sentence are one source entry, which shows the
-    sentence, with the words that say who speaks, and the paragraph it is in. Without them, a passage is
-    the quote itself, however spaced.
+    With the sources' texts (``Timeline.source_texts``), a passage is a whole sentence a quote is in (a
+    quote across two sentences cites both): quotes from one sentence are one source entry, which shows the
+    sentence, with the words that say who speaks, and the paragraph it is in; no sentence is shown twice.
+    Without the texts, a passage is the quote itself, however spaced.
     """
 
     sources: pd.DataFrame
@@ -130,19 +130,20 @@ class Citations:
     _uses: dict[int, int] = field(default_factory=dict)
     _quotes: dict[int, tuple[str, str]] = field(default_factory=dict)
 
-    def _passage(self, source_id: str, quote: str) -> tuple[str, str]:
-        """(source_id, the words cited): the quote's whole sentence where the source's text is known."""
+    def _passages(self, source_id: str, quote: str) -> list[tuple[str, str]]:
+        """(source_id, the words cited) for each whole sentence the quote is in, where the source's text is
+        known (a quote across two sentences cites both, each as the one entry it is wherever cited)."""
         source = self._source_text(source_id)
-        sentence = source.sentences_of(quote) if source is not None else None
-        return source_id, sentence or normalize_quote(quote)
+        sentences = source.sentences_of(quote) if source is not None else None
+        return [(source_id, sentence) for sentence in sentences or [normalize_quote(quote)]]
 
     def cite(self, source_id: str, quote: str) -> str:
-        return self._cite(self._passage(source_id, quote))
+        return self.cite_each([(source_id, quote)])
 
     def cite_each(self, quotes: list[tuple[str, str]]) -> str:
         """Citations of (source_id, quote) pairs, each passage once (a measure's assessment may be in the
         very sentence that reports it), in number order."""
-        passages = dict.fromkeys(self._passage(source_id, quote) for source_id, quote in quotes)
+        passages = dict.fromkeys(passage for source_id, quote in quotes for passage in self._passages(source_id, quote))
         links = {passage: self._cite(passage) for passage in passages}
         return " ".join(links[passage] for passage in sorted(links, key=self._numbers.__getitem__))  # [12] [13] [22]
 

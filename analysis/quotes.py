@@ -88,8 +88,8 @@ class SourceText:
             number += not heading
         return number
 
-    def sentences_of(self, quote: str) -> str | None:
-        """The whole sentence the quote is in (or the sentences it runs across), as normalized; None if it is not in the text.
+    def sentences_of(self, quote: str) -> list[str] | None:
+        """The whole sentence the quote is in, or each of those it runs across, as normalized; None if it is not in the text.
 
         A sentence ends at ".", "!" or "?" (and a closing quotation mark) before a space and a capital
         letter, an opening quotation mark or a digit, within a paragraph; not after an abbreviation such as
@@ -100,12 +100,12 @@ class SourceText:
         if index < 0:
             return None
         if self.paragraph_of(wanted) is None:  # in a heading, which is no sentence
-            return wanted
+            return [wanted]
         starts = self._sentence_starts()
-        first = bisect.bisect_right(starts, index) - 1
+        first = max(bisect.bisect_right(starts, index) - 1, 0)
         last = bisect.bisect_left(starts, index + len(wanted)) - 1
-        end = starts[last + 1] if last + 1 < len(starts) else len(self.text)
-        return self.text[starts[max(first, 0)] : end].strip()
+        bounds = [*starts[first : last + 1], starts[last + 1] if last + 1 < len(starts) else len(self.text)]
+        return [self.text[start:end].strip() for start, end in zip(bounds, bounds[1:], strict=False)]
 
     def _sentence_starts(self) -> list[int]:
         """Where each sentence of the normalized text begins: after a sentence's end, and at each paragraph."""

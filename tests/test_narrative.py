@@ -305,12 +305,25 @@ def test_a_quote_s_sentences_are_whole_sentences_of_the_text():
         "A second paragraph, of one sentence.\n",
         "t",
     )
-    assert text.sentences_of("met the U.N. team") == "Mr. Smith met the U.N. team."  # no end after "Mr." or "U.N."
-    assert text.sentences_of("it went well") == "He said “it went well.”"
-    assert text.sentences_of("well.” Then he") == "He said “it went well.” Then he left!"  # across two: both
-    assert text.sentences_of("A second paragraph") == "A second paragraph, of one sentence."  # never across paragraphs
-    assert text.sentences_of("Of two") == "Of two"  # in a heading: the quote itself
+    assert text.sentences_of("met the U.N. team") == ["Mr. Smith met the U.N. team."]  # no end after "Mr." or "U.N."
+    assert text.sentences_of("it went well") == ["He said “it went well.”"]
+    assert text.sentences_of("well.” Then he") == ["He said “it went well.”", "Then he left!"]  # across two: each
+    assert text.sentences_of("A second paragraph") == ["A second paragraph, of one sentence."]  # never across paragraphs
+    assert text.sentences_of("Of two") == ["Of two"]  # in a heading: the quote itself
     assert text.sentences_of("not in it") is None
+
+
+def test_a_quote_across_two_sentences_cites_each_as_the_entry_it_is_alone():
+    timeline = load_timeline()
+    citations = Citations(timeline.sources, timeline.source_texts)
+    source = "un-news-2017-04-19"
+    looking = citations.cite(source, "He was looking into how the UN handled its response")
+    across = citations.cite(source, "last month led by Major General (retired) Patrick Cammaert. He was looking into")
+    based = citations.cite(source, "The observations in the letter are based on an independent follow-up mission")
+    assert [link["href"] for link in BeautifulSoup(across, "html.parser").find_all("a")] == ["#source-1", "#source-2"]
+    assert 'href="#source-1"' in looking and 'href="#source-2"' in based and len(citations) == 2
+    entries = [item.blockquote.get_text() for item in BeautifulSoup(citations.sources_html(), "html.parser").find_all("li")]
+    assert entries[0].startswith("He was looking into") and entries[1].startswith("The observations in the letter")
 
 
 def test_quotes_from_one_sentence_are_one_source_entry_showing_the_whole_sentence():
@@ -439,33 +452,38 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
     body = BeautifulSoup(summary + "\n" + "\n".join(sections.values()), "html.parser")
     sources = BeautifulSoup(citations.sources_html(), "html.parser")
     rows = fact_rows(timeline)
+    article = SourceText(timeline.source_texts["un-news-2017-04-19"], "article")
     facts = body.find_all("p", class_="fact")
     # Summary: 4 phases, 2 figures, 1 remaining; sections: every row, and the place of the Juba fighting.
     assert len(facts) == 7 + 13 + 1 + 2 + 9
     first_use: list[int] = []
     for fact in facts:
         links = fact.select("sup.cite > a")
-        assert len(links) == 1, fact
-        match = re.fullmatch(r"#source-(\d+)", links[0]["href"])
-        assert match, links[0]
-        number = int(match.group(1))
-        if number not in first_use:
-            first_use.append(number)
-        item = sources.find("li", id=f"source-{number}")
-        assert item is not None, f"citation [{number}] resolves to no source"
+        assert links, fact
+        numbers = []
+        for link in links:
+            match = re.fullmatch(r"#source-(\d+)", link["href"])
+            assert match, link
+            numbers.append(int(match.group(1)))
+        assert numbers == sorted(numbers), fact
+        first_use += [number for number in numbers if number not in first_use]
+        items = [sources.find("li", id=f"source-{number}") for number in numbers]
+        assert None not in items, f"citations {numbers} resolve to no source"
         sentence = fact.get_text()
         quotes = [quote for words, quote in rows if words in sentence]
         assert len(quotes) == 1, (sentence, quotes)
-        assert quotes[0] in item.blockquote.get_text(), sentence  # the whole sentence its quote is in
+        # The whole sentences its quote is in: one, or each of those it runs across, read in the article's order.
+        passages = sorted((item.blockquote.get_text() for item in items), key=article.text.find)
+        assert quotes[0] in " ".join(passages), sentence
     assert first_use == list(range(1, len(citations) + 1))  # numbered in order of first use
-    # One entry a sentence of the article, however many quotes are in it; the follow-up mission's two
-    # sentences, which its quote runs across, are one more.
-    assert len(sources.find_all("li")) == len(citations) == 12
+    # One entry a sentence of the article, however many quotes are in it: the follow-up mission's quote,
+    # which runs across two sentences, cites the two entries they are.
+    assert len(sources.find_all("li")) == len(citations) == 11
     # Each citation links back, and each back-link lands on a citation.
     anchors = {a["id"] for a in body.select("sup.cite > a")}
     backs = {a["href"].removeprefix("#") for a in sources.select("a.back")}
     assert anchors == backs
-    assert len(anchors) == len(facts)
+    assert len(anchors) == len(body.select("sup.cite > a")) == len(facts) + 2  # the follow-up mission's two facts cite two
 
 
 # --- hostile data stays text -------------------------------------------------------------------
@@ -568,7 +586,7 @@ def test_report_of_the_whole_article():
     ]
     # One entry a sentence of the article (the follow-up mission's two sentences are one): the tables' roles
     # and claims quote the sentences the narrative cites, so they add none.
-    assert len(page.select("ol.sources > li")) == 12
+    assert len(page.select("ol.sources > li")) == 11
     tables = page.find_all("table")
     assert [len(table.tbody.find_all("tr")) for table in tables] == [13, 2, 8, 1]
     for table in tables:  # every row leads back to the sentences it rests on
