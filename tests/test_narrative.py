@@ -313,10 +313,17 @@ def test_a_quote_s_sentences_are_whole_sentences_of_the_text():
     assert text.sentences_of("not in it") is None
 
 
-def test_a_quote_across_two_sentences_cites_each_as_the_entry_it_is_alone():
+ARTICLE_ID = "un-news-2017-04-19"
+
+
+@pytest.fixture
+def article_citations() -> Citations:
     timeline = load_timeline()
-    citations = Citations(timeline.sources, timeline.source_texts)
-    source = "un-news-2017-04-19"
+    return Citations(timeline.sources, timeline.source_texts)
+
+
+def test_a_quote_across_two_sentences_cites_each_as_the_entry_it_is_alone(article_citations):
+    citations, source = article_citations, ARTICLE_ID
     looking = citations.cite(source, "He was looking into how the UN handled its response")
     across = citations.cite(source, "last month led by Major General (retired) Patrick Cammaert. He was looking into")
     based = citations.cite(source, "The observations in the letter are based on an independent follow-up mission")
@@ -326,10 +333,8 @@ def test_a_quote_across_two_sentences_cites_each_as_the_entry_it_is_alone():
     assert entries[0].startswith("He was looking into") and entries[1].startswith("The observations in the letter")
 
 
-def test_quotes_from_one_sentence_are_one_source_entry_showing_the_whole_sentence():
-    timeline = load_timeline()
-    citations = Citations(timeline.sources, timeline.source_texts)
-    source = "un-news-2017-04-19"
+def test_quotes_from_one_sentence_are_one_source_entry_showing_the_whole_sentence(article_citations):
+    citations, source = article_citations, ARTICLE_ID
     first = citations.cite(source, "UNMISS peacekeepers are conducting dismounted patrols within the area")
     second = citations.cite(source, "cordon-and-search operations within the POC sites")
     assert 'href="#source-1"' in first and 'href="#source-1"' in second
