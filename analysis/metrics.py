@@ -216,6 +216,8 @@ def human_cost(timeline: Timeline) -> pd.DataFrame:
 
 
 def _bounds(low, best, high) -> str:
+    if pd.notna(low) and pd.notna(high) and low == high and (pd.isna(best) or best == low):  # a number given alone: exact
+        return f"exactly {low:,}"
     parts = []
     if pd.notna(low) and pd.notna(high):
         parts.append(f"{low:,} to {high:,}")
@@ -308,6 +310,15 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
 
 
 def remaining_work(timeline: Timeline) -> pd.DataFrame:
-    """What the article says remains to be done: the claims of kind ``remaining``."""
-    claims = timeline.claims[timeline.claims["kind"] == "remaining"]
+    """What the article says remains to be done: the claims of kind ``remaining``, in file order."""
+    return _claims_of_kind(timeline, "remaining")
+
+
+def reported_effects(timeline: Timeline) -> pd.DataFrame:
+    """The effects the article reports of what was done: the claims of kind ``effect``, in file order."""
+    return _claims_of_kind(timeline, "effect")
+
+
+def _claims_of_kind(timeline: Timeline, kind: str) -> pd.DataFrame:
+    claims = timeline.claims[timeline.claims["kind"] == kind]
     return claims[["claim_id", "event_id", "actor_id", "kind", "statement", "source_id", "quote"]].reset_index(drop=True)

@@ -201,16 +201,23 @@ def _fact(sentence_html: str, citation: str) -> str:
     return f'<p class="fact">{sentence_html}{citation}</p>'
 
 
-def figure_sentence(row: pd.Series) -> str:
-    """'The article reports “Hundreds” killed in the time of the event “Fighting …” (recorded as at least 200, …).'
+def figures_sentence(rows: list) -> str:
+    """The figures the article gives in the time of one event, in one sentence: 'In the time of the event
+    “Fighting …”, the article reports “Hundreds” killed (recorded as at least 200, no upper bound given) and …'.
 
-    In the time of the event, not by it: the figure's rule says what the article ties the number to.
+    In the time of the event, not by it: each figure's rule says what the article ties the number to.
     """
-    upper = "no upper bound given" if row["is_open_ended"] else "upper bound given"
-    return (
-        f"The article reports “{text(row['qualifier'])}” {text(row['measure'])} in the time of the event "
-        f"“{text(row['event_title'])}” (recorded as {text(row['bounds'])}, {upper})."
-    )
+    reported = [
+        f"“{text(row['qualifier'])}” {text(row['measure'])} (recorded as {text(row['bounds'])}"
+        f"{', no upper bound given' if row['is_open_ended'] else ''})"
+        for row in rows
+    ]
+    listed = reported[0] if len(reported) == 1 else f"{', '.join(reported[:-1])} and {reported[-1]}"
+    return f"In the time of the event “{text(rows[0]['event_title'])}”, the article reports {listed}."
+
+
+def _figures_fact(rows: list, citations: Citations) -> str:
+    return _fact(figures_sentence(rows), citations.cite_each([(row["source_id"], row["quote"]) for row in rows]))
 
 
 def event_sentence(event: pd.Series) -> str:
@@ -281,7 +288,7 @@ def _spans_explained(events: pd.DataFrame) -> str:
 
 
 def executive_summary(timeline: Timeline, citations: Citations, window: tuple = (None, None)) -> str:
-    """A few cited sentences: the span, one sentence per phase, the human cost, what remains.
+    """A few cited sentences: the span, one sentence per phase, the effects reported, the human cost, what remains.
 
     ``window`` is the selection's first and last day (None: open); the events it keeps may only overlap it.
     """
@@ -303,16 +310,21 @@ def executive_summary(timeline: Timeline, citations: Citations, window: tuple = 
         more = f" ({phase.events:,} events in this phase.)" if phase.events > 1 else ""
         sentence = f"<em>{text(phase.label)}.</em> {text(first['summary'])}"
         parts.append(_fact(sentence, citations.cite(first["source_id"], first["quote"]) + more))
+    names = timeline.actor_names()
+    effects = metrics.reported_effects(timeline)
+    for claim in effects.head(MAX_SUMMARY_ITEMS).to_dict("records"):
+        parts.append(_fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"])))
+    if len(effects) > MAX_SUMMARY_ITEMS:
+        parts.append(_more(len(effects) - MAX_SUMMARY_ITEMS, "reported effects", "see the reforms table"))
     cost = metrics.human_cost(timeline)
-    for row in cost.head(MAX_SUMMARY_ITEMS).to_dict("records"):
-        parts.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
+    shown = cost.head(MAX_SUMMARY_ITEMS)
+    for rows in _by_event(shown, list(dict.fromkeys(shown["event_id"]))).values():
+        parts.append(_figures_fact(rows, citations))
     if len(cost) > MAX_SUMMARY_ITEMS:
         parts.append(_more(len(cost) - MAX_SUMMARY_ITEMS, "reported figures", "see the human cost table"))
-    names = timeline.actor_names()
     remaining = metrics.remaining_work(timeline)
     for claim in remaining.head(MAX_SUMMARY_ITEMS).to_dict("records"):
-        sentence = claim_sentence(claim, names)
-        parts.append(_fact(sentence, citations.cite(claim["source_id"], claim["quote"])))
+        parts.append(_fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"])))
     if len(remaining) > MAX_SUMMARY_ITEMS:
         parts.append(_more(len(remaining) - MAX_SUMMARY_ITEMS, "statements of what remains", "see the tables"))
     return "\n".join(parts)
@@ -347,8 +359,8 @@ def phase_sections(timeline: Timeline, citations: Citations) -> dict[str, str]:
                 notes_shown.add(note)
                 how = "How the date was inferred" if event["date_basis"] == "inferred" else "Why the date is assumed"
                 paragraphs.append(f'<p class="date-note">{how}: {said}</p>')
-            for row in figures.get(event["event_id"], []):
-                paragraphs.append(_fact(figure_sentence(row), citations.cite(row["source_id"], row["quote"])))
+            if event["event_id"] in figures:
+                paragraphs.append(_figures_fact(figures[event["event_id"]], citations))
             for claim in claims.get(event["event_id"], []):
                 paragraphs.append(_fact(claim_sentence(claim, names), citations.cite(claim["source_id"], claim["quote"])))
         if phase.events > len(shown):

@@ -446,6 +446,12 @@ def test_human_cost_bounds_and_open_ends():
     assert_frame_equal(metrics.human_cost(timeline), expected)
 
 
+def test_a_number_given_alone_is_recorded_as_exact():
+    figures = [figure("exact", "e1", low=250, best=250, high=250), figure("range", "e1", low=250, best=260, high=250)]
+    timeline = make_timeline(events=[event("e1", "violence", "2016-07-08", "2016-07-12")], figures=figures)
+    assert metrics.human_cost(timeline)["bounds"].tolist() == ["exactly 250", "250 to 250; best estimate 260"]
+
+
 def test_human_cost_of_the_real_timeline():
     cost = metrics.human_cost(load_timeline())
     assert cost["figure_id"].tolist() == ["juba-killed", "juba-raped"]
@@ -557,7 +563,7 @@ def test_reform_tracker_without_areas_is_empty(timeline):
     ]
 
 
-# --- remaining_work ----------------------------------------------------------------------------
+# --- remaining_work, reported_effects ----------------------------------------------------------------------------
 
 
 def test_remaining_work_is_the_remaining_claims_in_file_order(timeline):
@@ -565,6 +571,12 @@ def test_remaining_work_is_the_remaining_claims_in_file_order(timeline):
     expected = frame("claims", [CLAIMS[2], CLAIMS[5]])[columns]
     assert_frame_equal(metrics.remaining_work(timeline), expected)
     assert metrics.remaining_work(metrics.filter_timeline(timeline, categories=["reform"])).empty
+
+
+def test_reported_effects_are_the_effect_claims(timeline):
+    columns = ["claim_id", "event_id", "actor_id", "kind", "statement", "source_id", "quote"]
+    assert_frame_equal(metrics.reported_effects(timeline), frame("claims", [CLAIMS[0]])[columns])
+    assert metrics.reported_effects(metrics.filter_timeline(timeline, categories=["violence"])).empty
 
 
 def test_remaining_work_of_the_real_timeline():

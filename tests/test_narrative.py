@@ -25,7 +25,7 @@ from analysis.narrative import (
     date_phrase,
     event_sentence,
     executive_summary,
-    figure_sentence,
+    figures_sentence,
     format_day,
     phase_sections,
     selection_sentence,
@@ -172,46 +172,46 @@ def test_text_escapes_and_isolates_bidi_controls():
     assert text(42) == "42"
 
 
-def test_figure_sentence_open_ended():
-    row = pd.Series(
-        {
-            "qualifier": "Hundreds",
-            "measure": "killed",
-            "event_title": "Fighting in Juba",
-            "bounds": "at least 200",
-            "is_open_ended": True,
-        }
-    )
-    assert figure_sentence(row) == (
-        "The article reports “Hundreds” killed in the time of the event “Fighting in Juba” "
+def test_figures_sentence_of_one_figure():
+    row = {
+        "qualifier": "Hundreds",
+        "measure": "killed",
+        "event_title": "Fighting in Juba",
+        "bounds": "at least 200",
+        "is_open_ended": True,
+    }
+    assert figures_sentence([row]) == (
+        "In the time of the event “Fighting in Juba”, the article reports “Hundreds” killed "
         "(recorded as at least 200, no upper bound given)."
     )
 
 
-def test_figure_sentence_with_an_upper_bound():
-    row = pd.Series(
+def test_figures_sentence_of_three_figures_with_and_without_an_upper_bound():
+    rows = [
         {
             "qualifier": "between 100 and 300",
             "measure": "raped",
             "event_title": "Clash",
             "bounds": "100 to 300",
             "is_open_ended": False,
-        }
-    )
-    assert figure_sentence(row) == (
-        "The article reports “between 100 and 300” raped in the time of the event “Clash” "
-        "(recorded as 100 to 300, upper bound given)."
-    )
-
-
-def test_figure_sentence_of_the_real_figures():
-    cost = metrics.human_cost(load_timeline())
-    assert [figure_sentence(row) for _, row in cost.iterrows()] == [
-        "The article reports “Hundreds” killed in the time of the event “Fighting between the SPLA and the SPLM/A-IO” "
-        "(recorded as at least 200, no upper bound given).",
-        "The article reports “more than 200” raped in the time of the event “Fighting between the SPLA and the SPLM/A-IO” "
-        "(recorded as at least 201, no upper bound given).",
+        },
+        {"qualifier": "250", "measure": "killed", "event_title": "Clash", "bounds": "exactly 250", "is_open_ended": False},
+        {"qualifier": "<b>x</b>", "measure": "displaced", "event_title": "Clash", "bounds": "at least 5", "is_open_ended": True},
     ]
+    assert figures_sentence(rows) == (
+        "In the time of the event “Clash”, the article reports “between 100 and 300” raped (recorded as 100 to 300), "
+        "“250” killed (recorded as exactly 250) and “&lt;b&gt;x&lt;/b&gt;” displaced (recorded as at least 5, no upper "
+        "bound given)."
+    )
+
+
+def test_figures_sentence_of_the_real_figures():
+    cost = metrics.human_cost(load_timeline())
+    assert figures_sentence(cost.to_dict("records")) == (
+        "In the time of the event “Fighting between the SPLA and the SPLM/A-IO”, the article reports “Hundreds” killed "
+        "(recorded as at least 200, no upper bound given) and “more than 200” raped (recorded as at least 201, no upper "
+        "bound given)."
+    )
 
 
 def test_event_and_claim_sentences():
@@ -397,7 +397,7 @@ def test_executive_summary_and_phase_sections_exact():
         "saying how it was inferred.</p>",
         f'<p class="fact"><em>Crisis: the July 2016 fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
-        '<p class="fact">The article reports “Hundreds” killed in the time of the event “Fighting” (recorded as at least 100, '
+        '<p class="fact">In the time of the event “Fighting”, the article reports “Hundreds” killed (recorded as at least 100, '
         f"no upper bound given).{cite(3, 1)}</p>",
         f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 1)}</p>',
     ]
@@ -407,7 +407,7 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
         f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
         f'<p class="fact">Place, inferred from another passage of the article: the city.{cite(5, 1)}</p>',
-        '<p class="fact">The article reports “Hundreds” killed in the time of the event “Fighting” (recorded as at least 100, '
+        '<p class="fact">In the time of the event “Fighting”, the article reports “Hundreds” killed (recorded as at least 100, '
         f"no upper bound given).{cite(3, 2)}</p>",
     ]
     assert sections["assessment"].split("\n") == [
@@ -459,8 +459,9 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
     rows = fact_rows(timeline)
     article = SourceText(timeline.source_texts["un-news-2017-04-19"], "article")
     facts = body.find_all("p", class_="fact")
-    # Summary: 4 phases, 2 figures, 1 remaining; sections: every row, and the place of the Juba fighting.
-    assert len(facts) == 7 + 13 + 1 + 2 + 9
+    # Summary: 4 phases, 2 effects, the 2 figures of one event, 1 remaining; sections: every event, the place of the
+    # Juba fighting, its 2 figures, every claim.
+    assert len(facts) == 8 + 13 + 1 + 1 + 9
     first_use: list[int] = []
     for fact in facts:
         links = fact.select("sup.cite > a")
@@ -475,7 +476,7 @@ def test_every_fact_sentence_cites_the_quote_of_its_own_row():
         items = [sources.find("li", id=f"source-{number}") for number in numbers]
         assert None not in items, f"citations {numbers} resolve to no source"
         sentence = fact.get_text()
-        quotes = [quote for words, quote in rows if words in sentence]
+        quotes = list(dict.fromkeys(quote for words, quote in rows if words in sentence))  # one event's figures: one quote
         assert len(quotes) == 1, (sentence, quotes)
         # The whole sentences its quote is in: one, or each of those it runs across, read in the article's order.
         passages = sorted((item.blockquote.get_text() for item in items), key=article.text.find)
@@ -582,7 +583,10 @@ def test_report_of_the_whole_article():
     for link in page.find_all("a", href=True):
         if link["href"] != "#charts":  # the charts section is left out of document() to keep this fast
             assert link["href"].removeprefix("#") in ids, link
-    assert len(page.select("#summary p.fact")) == 7
+    summary = [fact.get_text() for fact in page.select("#summary p.fact")]
+    assert len(summary) == 8
+    assert summary[4].startswith("Reported effect (António Guterres): The weapons-free zone “has contributed to a significant")
+    assert summary[5].startswith("Reported effect (António Guterres): There has been a “positive change”")
     assert [section["id"] for section in page.select("section[id^=phase-]")] == [
         "phase-crisis",
         "phase-investigation",

@@ -70,7 +70,7 @@ def test_pdf_has_pages_text_and_images(rendered):
     if not shutil.which("pdftotext"):
         pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
     text = subprocess.run(["pdftotext", "-layout", str(out / "full.pdf"), "-"], capture_output=True, text=True).stdout
-    assert "The article reports “Hundreds” killed" in " ".join(text.split())
+    assert "the article reports “Hundreds” killed" in " ".join(text.split())
     assert "Sources" in text and "Page 1 of" in text
     info = subprocess.run(["pdfinfo", str(out / "full.pdf")], capture_output=True, text=True).stdout
     assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 4
@@ -109,9 +109,11 @@ def test_pdf_contents_give_the_page_of_each_section(rendered):
     if not shutil.which("pdftotext"):
         pytest.skip("poppler-utils (pdftotext) is not installed; .ci/run installs it")
     for name in ("full", "crisis", "reforms"):
-        pages = subprocess.run(["pdftotext", str(out / f"{name}.pdf"), "-"], capture_output=True, text=True).stdout.split("\f")
-        lines = [line for line in pages[0].splitlines() if re.match(r"\d+\. ", line)]
-        numbered = [entry for line in lines for entry in re.findall(r"(\d+)\. (.+?)[ .]+ (\d+)(?= \d+\. |$)", line)]
+        pdf = str(out / f"{name}.pdf")
+        pages = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True).stdout.split("\f")
+        first = subprocess.run(["pdftotext", "-layout", "-l", "1", pdf, "-"], capture_output=True, text=True).stdout
+        lines = [line.strip() for line in first.splitlines() if re.match(r"\s*\d+\. ", line)]  # a row of both columns
+        numbered = [entry for line in lines for entry in re.findall(r"(\d+)\. (.+?)[ .]+ (\d+)(?=\s+\d+\. |$)", line)]
         entries = [(title, page) for _, title, page in sorted(numbered, key=lambda entry: int(entry[0]))]
         assert [title for title, _ in entries][:2] == ["Summary", "Charts"] and entries[-1][0] == "Sources", entries
         assert len(lines) == (len(entries) + 1) // 2, f"{name}.pdf: the contents are not in two columns: {lines}"
