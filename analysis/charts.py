@@ -115,7 +115,7 @@ def _plot_event_rows(events: pd.DataFrame, window: tuple, note: str) -> Chart:
     shown_first = first if window[0] is None else max(first, pd.Timestamp(window[0]))
     shown_last = last if window[1] is None else min(last, pd.Timestamp(window[1]))
     period = f"{first:%B %Y}" + ("" if first.to_period("M") == last.to_period("M") else f" – {last:%B %Y}")
-    title = f"When the {counted(len(events), 'event')} happened, {period}"
+    title = f"When {'the event' if len(events) == 1 else 'the ' + counted(len(events), 'event')} happened, {period}"
     windows = events.groupby(["start", "end"]).size().sort_values(ascending=False, kind="stable")
     (window_start, window_end), shared = windows.index[0], int(windows.iloc[0])
     shared_note = f"{shared} events share the same window, " if shared > 2 else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -27,6 +28,19 @@ EXIT_CODES = {
     130: "interrupted (SIGINT)",
     143: "terminated (SIGTERM)",
 }
+
+
+# A guess compares the value with every known one: past this many, too slow to be worth it.
+MAX_GUESSED_FROM = 5_000
+
+
+def closest(value: str, known) -> str | None:
+    """The known value ``value`` is most likely a typo of, for a "did you mean" hint; None if none is close."""
+    known = list(known)
+    if len(known) > MAX_GUESSED_FROM:
+        return None
+    hint = difflib.get_close_matches(value, known, n=1)
+    return hint[0] if hint else None
 
 
 @dataclass(frozen=True)

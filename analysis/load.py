@@ -7,7 +7,6 @@ The tables, read as text by ``reading``, are checked column by column with vecto
 from __future__ import annotations
 
 import calendar
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -19,13 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import paths, quantities, relative_dates
-from .errors import Problem, TimelineError
+from .errors import Problem, TimelineError, closest
 from .limits import DEFAULT_MAX_INPUT_MB, max_bytes_of
 from .quotes import SourceText, excerpt, normalize_quote, quotation_marks_problem
 from .reading import Collector, RawTable, read_bytes, read_table, utf8_problems
 from .schema import DATE_PATTERN, TABLES, TABLES_BY_NAME, Field
 
-MAX_HINT_IDS = 5_000
 EARLIEST_DAY = pd.Timestamp("1678-01-01")
 LATEST_DAY = pd.Timestamp("2261-12-31")
 _AMBIGUOUS_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})")
@@ -191,8 +189,8 @@ def _pattern_message(spec: Field, value: str) -> str:
 
 
 def _enum_message(spec: Field, value: str) -> str:
-    hint = difflib.get_close_matches(value, spec.values, n=1)
-    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    hint = closest(value, spec.values)
+    suggestion = f" (did you mean {hint!r}?)" if hint else ""
     return f"{excerpt(value)!r} is not one of: {', '.join(spec.values)}{suggestion}"
 
 
@@ -329,9 +327,8 @@ def _check_foreign_keys(raw: RawTable, raws: dict[str, RawTable], collector: Col
 
         def message(row: int) -> str:
             value = values[row]
-            # A close-match search costs time in the number of ids; past a few thousand, skip the hint.
-            hint = difflib.get_close_matches(value, known_ids, n=1) if len(known_ids) <= MAX_HINT_IDS else []
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            hint = closest(value, known_ids)
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
             listed = ", ".join(map(excerpt, known_ids[:10])) + (", …" if len(known_ids) > 10 else "")
             return f"{child_field} {excerpt(value)!r} not found in {parent.table.path}{suggestion} (known: {listed})"
 

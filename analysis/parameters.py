@@ -7,7 +7,6 @@ leave this module, so nothing reaches papermill that it would insert into a cell
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import shlex
 import tomllib
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
-from .errors import ParameterError, Problem, TimelineError
+from .errors import ParameterError, Problem, TimelineError, closest
 from .schema import CATEGORIES, DATE_PATTERN, SLUG_PATTERN
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -147,16 +146,11 @@ def _listed(items: list[str]) -> str:
     return ", ".join(repr(item) for item in items)
 
 
-MAX_GUESSED_FROM = 1_000  # a guess compares every known name: past this, too slow to be worth it
-
-
 def _guessed(unknown: list[str], known) -> str:
     """Each unknown name quoted, with the known one it is closest to, if any: "'gutteres' (did you mean 'guterres'?)"."""
     known = list(known)
-    if len(known) > MAX_GUESSED_FROM:
-        return _listed(unknown)
-    guesses = {item: difflib.get_close_matches(item, known, n=1) for item in unknown}
-    return ", ".join(f"{item!r} (did you mean {hint[0]!r}?)" if hint else repr(item) for item, hint in guesses.items())
+    guesses = {item: closest(item, known) for item in unknown}
+    return ", ".join(f"{item!r} (did you mean {hint!r}?)" if hint else repr(item) for item, hint in guesses.items())
 
 
 def parse_assignment(text: str) -> tuple[str, object]:

@@ -8,7 +8,6 @@ parser runs once more to say exactly where and why.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from . import paths
-from .errors import Problem
+from .errors import Problem, closest
 from .limits import size_problem
 from .quotes import excerpt
 from .schema import Table
@@ -253,8 +252,8 @@ def _check_header(table: Table, header: list[str], label: str, collector: Collec
             collector.add(Problem(label, f"missing column {name!r} (found: {found})", line=1, field=name))
     for name in header:
         if name.strip() not in expected:
-            hint = difflib.get_close_matches(name.strip(), expected, n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            hint = closest(name.strip(), expected)
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
             collector.add(Problem(label, f"unexpected column {name!r}{suggestion} (expected: {', '.join(expected)})", line=1))
     return len(collector.problems) == before
 

@@ -149,7 +149,7 @@ class Report:
     def sections(self) -> Fragment:
         """Every phase of the story, each as a section of cited paragraphs."""
         if self._phases.empty:
-            return Fragment('<p class="empty">No events match this selection.</p>')
+            return Fragment("")  # the summary says that no events match: once is enough
         parts = [
             f'<section id="phase-{row.phase}"><h2>{text(row.label)}</h2>\n{self._sections[row.phase]}\n</section>'
             for row in self._phases.itertuples()

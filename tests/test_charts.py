@@ -143,6 +143,13 @@ def test_timeline_span_runs_from_first_to_last_possible_day(real):
     assert not juba.get_hatch()  # the article states these dates
 
 
+def test_a_timeline_of_one_event_says_the_event(crisis):
+    july = (pd.Timestamp("2016-07-01"), pd.Timestamp("2016-07-31"))
+    fighting = metrics.filter_timeline(crisis, start=july[0], end=july[1], dates="within")
+    assert charts.plot_timeline(fighting, july).title == "When the event happened, July 2016"
+    assert charts.plot_timeline(crisis, july).title == "When the 2 events happened, July 2016 – April 2017"
+
+
 def test_timeline_axis_is_cut_to_the_selection_and_arrows_mark_what_runs_beyond(crisis):
     # July 2016: the fighting is not squeezed beside the investigation, which runs on to April 2017.
     chart = charts.plot_timeline(crisis, (pd.Timestamp("2016-07-01"), pd.Timestamp("2016-07-31")))

@@ -51,12 +51,12 @@ def test_report_given_twice_renders_both_and_each_once(tmp_path):
 
 def test_validate_broken_data_prints_every_problem_and_exits_65(data_copy):
     data_copy.replace("events", ",violence,", ",violense,")
-    data_copy.replace("figures", "raped,201,,", "raped,201,150,")
+    data_copy.replace("figures", "raped,201,,", "raped,199,,")
     result = run("validate", "--data", str(data_copy.root))
     assert result.returncode == 65
     assert "Traceback" not in result.stderr
     assert "2 problems in the timeline" in result.stderr
-    assert "(field category)" in result.stderr and "(field best)" in result.stderr
+    assert "(field category)" in result.stderr and "(field low)" in result.stderr
 
 
 def test_validate_missing_folder_exits_66(tmp_path):
@@ -151,9 +151,9 @@ def test_an_empty_selection_is_rendered_with_a_warning(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
         "warning: report 'crisis': no event matches its parameters. "
-        "Selection: events whose latest possible day is on or after 1 January 2020 (0 of 13 events).\n"
+        "Selection: events whose earliest possible day is on or after 1 January 2020 (0 of 13 events).\n"
     )
-    assert "No events match this selection." in (tmp_path / "crisis.html").read_text(encoding="utf-8")
+    assert (tmp_path / "crisis.html").read_text(encoding="utf-8").count("No events match this selection.") == 1
 
 
 def test_the_actor_ids_are_read_only_when_the_help_is_shown():

@@ -7,6 +7,7 @@ import shlex
 import pytest
 
 from analysis import ParameterError, paths
+from analysis.errors import MAX_GUESSED_FROM, closest
 from analysis.parameters import (
     SPECS,
     check_actors,
@@ -199,3 +200,10 @@ def test_every_unknown_item_of_a_list_is_named():
         check_actors(["guterres", "nobody", "noone"], ["guterres", "unmiss"])
     with pytest.raises(ParameterError, match=r"unknown actor 'gutteres' \(did you mean 'guterres'\?\); known: guterres, unmiss"):
         check_actors(["gutteres"], ["guterres", "unmiss"])
+
+
+def test_a_hint_names_the_closest_known_value_and_is_skipped_past_the_limit():
+    assert closest("gutteres", ["guterres", "haley"]) == "guterres"
+    assert closest("zzz", ["guterres", "haley"]) is None
+    many = [f"actor-{number}" for number in range(MAX_GUESSED_FROM + 1)]
+    assert closest("actor-1x", many) is None and closest("actor-1x", many[:MAX_GUESSED_FROM]) == "actor-1"

@@ -42,7 +42,7 @@ def test_every_variant_is_rendered_with_its_data_and_manifest(rendered):
             assert (out / f"{name}{suffix}").stat().st_size > 0, name + suffix
     assert not [p for p in out.iterdir() if p.name.startswith((".staging", "failed-"))]
     manifest = json.loads((out / "crisis.manifest.json").read_text())
-    assert manifest["parameters"]["start"] == "2016-07-01" and manifest["events"] == 2
+    assert manifest["parameters"]["start"] == "2016-07-01" and manifest["events"] == 1
     assert "notebook" in manifest["inputs"] and "data/timeline/events.csv" in manifest["inputs"]
     assert manifest["versions"]["papermill"] and manifest["timings_s"]["total"] > 0
 
@@ -141,7 +141,7 @@ def test_index_links_every_variant(rendered):
         title = page.find("h1").get_text()
         assert rows[title] == page.find("p", class_="selection").get_text(), name  # the report's own words
     crisis = rows["The violence in Juba in July 2016"]
-    assert crisis.startswith("Selection: events whose recorded dates overlap 1 July 2016 to 31")
+    assert crisis.startswith("Selection: events whose recorded dates lie wholly within 1 July 2016 to 31")
     parsed = BeautifulSoup(index, "html.parser")
     assert parsed.find("meta", attrs={"name": "viewport"}) is not None  # a phone shows it at its own width
     assert parsed.find("table").find_parent("div")["class"] == ["table-scroll"]
@@ -155,13 +155,13 @@ def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
     assert footer.get_text(" ", strip=True).startswith("Rendered by analysis from notebooks/report.ipynb. To render it again:")
     command = footer.find("code").get_text()
     title = "-p 'title=The violence in Juba in July 2016'"
-    chosen = "-p start=2016-07-01 -p end=2016-07-31 -p dates=overlap -p actors= -p categories= -p data_dir="
+    chosen = "-p start=2016-07-01 -p end=2016-07-31 -p dates=within -p actors= -p categories= -p data_dir="
     assert command == f"python -m analysis render --report crisis {title} {chosen}"
 
 
 def test_timelinejs_json_has_the_format(rendered):
     out, _ = rendered
-    data = json.loads((out / "crisis.timeline.json").read_text(encoding="utf-8"))
+    data = json.loads((out / "full.timeline.json").read_text(encoding="utf-8"))
     first = data["events"][0]
     assert first["unique_id"] == "juba-fighting"
     assert first["start_date"] == {"year": "2016", "month": "7", "day": "8"}
