@@ -11,6 +11,7 @@ from .errors import AnalysisError, ParameterError, Problem, RenderError, Timelin
 _LAZY = {
     "Timeline": "load",
     "load_timeline": "load",
+    "validation_message": "load",
     "Report": "report",
     "build_report": "report",
     "filter_timeline": "metrics",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,23 @@ class Timeline:
     def actor_names(self) -> pd.Series:
         """actor_id -> the actor's full name."""
         return self.actors.set_index("actor_id")["name"]
+
+
+def valid_message(timeline: Timeline) -> str:
+    """'timeline valid: 1 source, 13 events, …; every quote found verbatim in its source'."""
+    from .narrative import counted  # narrative builds on this module
+
+    counts = ", ".join(counted(len(timeline.table(table.name)), table.record) for table in TABLES)
+    return f"timeline valid: {counts}; every quote found verbatim in its source"
+
+
+def validation_message(data_dir: str | Path | None = None, *, max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> str:
+    """What ``python -m analysis validate`` prints, as text for a notebook: that the timeline is valid, or
+    every problem found."""
+    try:
+        return valid_message(load_timeline(data_dir, max_input_mb=max_input_mb))
+    except TimelineError as error:
+        return str(error)
 
 
 def load_timeline(data_dir: str | Path | None = None, *, max_input_mb: float | None = DEFAULT_MAX_INPUT_MB) -> Timeline:
@@ -628,12 +645,10 @@ def _read_sources(data_dir: Path, raw: RawTable | None, collector: Collector, ma
         before = len(collector.problems)
         data = read_bytes(path, label, collector, max_bytes)
         if data is None:
-            for problem in collector.problems[before:]:
-                collector.problems[collector.problems.index(problem)] = Problem(
-                    problem.path,
-                    f"{problem.message} (referenced by {raw.label}:{raw.lines[row]})",
-                    missing_input=problem.missing_input,
-                )
+            where = f" (referenced by {raw.label}:{raw.lines[row]})"
+            collector.problems[before:] = [
+                replace(problem, message=problem.message + where) for problem in collector.problems[before:]
+            ]
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digests[row] and digest != digests[row]:

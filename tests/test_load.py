@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import analysis
 from analysis import TimelineError, load_timeline, quantities, relative_dates
 from analysis.load import _whole_numbers
 from analysis.quotes import SourceText, quotation_marks_problem
@@ -809,3 +810,13 @@ def test_distinct_rows_are_the_distinct_combinations_in_order_of_first_appearanc
     expected = list(raw.frame[list(names)].drop_duplicates().itertuples(index=False, name=None))
     assert combinations == expected and len(expected) < len(raw.frame)
     assert [combinations[k] for k in row_combination] == list(raw.frame[list(names)].itertuples(index=False, name=None))
+
+
+def test_the_validation_message_is_what_validate_prints(data_copy):
+    assert analysis.validation_message(data_copy.root) == (
+        "timeline valid: 1 source, 13 events, 11 actors, 16 event-actors, 2 figures, 9 claims; every quote found verbatim in "
+        "its source"
+    )
+    data_copy.replace("events", ",violence,", ",violense,")
+    message = analysis.validation_message(data_copy.root)
+    assert message.startswith("1 problem in the timeline:\n") and "'violense' is not one of" in message

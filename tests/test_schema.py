@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from analysis import docs
+from analysis import TimelineError, docs
 from analysis.schema import TABLES, TABLES_BY_NAME, datapackage
 
 
@@ -97,3 +97,16 @@ def test_the_timeline_container_has_one_frame_per_table():
 
     frames = {f.name for f in fields(Timeline)} - {"source_texts"}
     assert frames == set(TABLES_BY_NAME)
+
+
+@pytest.mark.parametrize(
+    ("readme", "missing"),
+    [
+        ("# Data\n\nNo dictionary here.\n", f"the lines {docs.BEGIN} and {docs.END} are missing"),
+        (f"# Data\n\n{docs.BEGIN}\nold dictionary, never ended\n", f"the line {docs.END} is missing"),
+    ],
+)
+def test_a_readme_without_the_dictionary_s_markers_is_refused_not_cut(readme, missing):
+    with pytest.raises(TimelineError) as refused:
+        docs._with_dictionary(readme)
+    assert f"README.md: {missing}: the dictionary goes between" in str(refused.value)
