@@ -198,7 +198,7 @@ def read_table(table: Table, path: Path, collector: Collector, max_bytes: int | 
             data = read_bytes(path, label, collector, max_bytes)
             if data is None:
                 return None
-            problems = utf8_problems(data, label) or _structure_problems(data[start:], len(header), label)
+            problems = utf8_problems(data, label) or _structure_problems(data[start:], header, label)
             problems = problems or [Problem(label, "cannot be parsed as CSV")]
             # Its values are not checked until it parses: say so, lest a fix seem to bring new problems.
             problems[-1] = replace(problems[-1], message=f"{problems[-1].message} ({UNPARSED_NOTE})")
@@ -258,16 +258,18 @@ def _check_header(table: Table, header: list[str], label: str, collector: Collec
     return len(collector.problems) == before
 
 
-def _structure_problems(data: bytes, width: int, label: str) -> list[Problem]:
+def _structure_problems(data: bytes, header: list[str], label: str) -> list[Problem]:
     """Locate rows with the wrong number of fields, or an unclosed quote, with the csv module."""
     text = data.decode("utf-8")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     problems: list[Problem] = []
     record_start = 1
+    width = len(header)
     try:
         for row in reader:
             if reader.line_num > 1 and row and len(row) != width:
-                problems.append(Problem(label, f"expected {width} fields, found {len(row)}", line=record_start))
+                unquoted = "; a value holding a comma must be in double quotes" if len(row) > width else ""
+                problems.append(Problem(label, f"expected {width} fields, found {len(row)}{unquoted}", line=record_start))
             record_start = reader.line_num + 1
     except csv.Error as error:
         if "unexpected end of data" in str(error):
@@ -276,5 +278,42 @@ def _structure_problems(data: bytes, width: int, label: str) -> list[Problem]:
             where = f"quoted field opened here runs on to line {reader.line_num}, where the CSV breaks"
             problems.append(Problem(label, f"{where}: {error}", line=record_start))
         else:
-            problems.append(Problem(label, f"malformed CSV: {error}", line=reader.line_num))
+            problems.append(_malformed_line(text.splitlines()[reader.line_num - 1], reader.line_num, header, label, error))
     return problems
+
+
+def _malformed_line(line: str, number: int, header: list[str], label: str, error: csv.Error) -> Problem:
+    """The problem of a line the csv module refused: where a quoted value closes before its field ends, if it does."""
+    broken = _text_after_a_closing_quote(line)
+    if broken is None:
+        return Problem(label, f"malformed CSV: {error}", line=number)
+    field, column = broken
+    name = header[field] if field < len(header) else None
+    return Problem(
+        label,
+        f"a quoted value ends before {line[column - 1]!r}: its closing quote is missing, or a quote inside it is not "
+        'doubled ("")',
+        line=number,
+        column=column,
+        field=name,
+    )
+
+
+def _text_after_a_closing_quote(line: str) -> tuple[int, int] | None:
+    """(field index, 1-based column) of the first character after a quoted value's closing quote that is not a comma."""
+    field, quoted, closed, at_start, index = 0, False, False, True, 0
+    while index < len(line):
+        char = line[index]
+        if quoted:
+            if char == '"' and line[index + 1 : index + 2] == '"':  # a doubled quote: one quote of the value
+                index += 1
+            elif char == '"':
+                quoted, closed = False, True
+        elif closed and char != ",":
+            return field, index + 1
+        elif char == ",":
+            field, closed, at_start = field + 1, False, True
+        else:
+            quoted, at_start = char == '"' and at_start, False
+        index += 1
+    return None

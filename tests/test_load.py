@@ -135,13 +135,30 @@ def test_utf8_with_bom_is_accepted(data_copy):
 def test_extra_field(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
     data_copy.replace("event_actors", "juba-fighting,spla,party", "juba-fighting,spla,party,EXTRA")
-    assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 5 fields, found 6 ({UNPARSED_NOTE})")
+    expected = f"event_actors.csv:{line}: expected 5 fields, found 6; a value holding a comma must be in double quotes"
+    assert only_problem(data_copy.root).endswith(f"{expected} ({UNPARSED_NOTE})")
 
 
 def test_missing_field(data_copy):
     line = data_copy.line_of("event_actors", "juba-fighting,spla,")
     data_copy.replace("event_actors", "juba-fighting,spla,party,", "juba-fighting,spla,")
     assert only_problem(data_copy.root).endswith(f"event_actors.csv:{line}: expected 5 fields, found 4 ({UNPARSED_NOTE})")
+
+
+@pytest.mark.parametrize(
+    ("line_text", "column", "field"),
+    [
+        ('dismounted-patrols,unmiss,"implementer"x,', 40, "role"),  # text after a closing quote: the x
+        ('dismounted-patrols,unmiss,implementer,"a ""quoted"" word"!', 58, "source_id"),  # doubled quotes are one quote
+    ],
+)
+def test_a_quoted_value_that_closes_too_early_is_located_to_its_field(data_copy, line_text, column, field):
+    lines = data_copy.lines("event_actors")
+    data_copy.write_lines("event_actors", [*lines[:-1], line_text, lines[-1]])
+    problem = only_problem(data_copy.root)
+    assert problem.startswith(f"{data_copy.csv('event_actors')}:{len(lines)}:{column}: a quoted value ends before ")
+    assert "its closing quote is missing, or a quote inside it is not doubled" in problem
+    assert problem.endswith(f"({UNPARSED_NOTE}) (field {field})")
 
 
 def test_unterminated_quote(data_copy):
