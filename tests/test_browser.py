@@ -83,3 +83,14 @@ def test_a_citation_never_starts_a_line_away_from_the_words_it_follows(browser, 
     assert cited > 20
     assert page.evaluate(CITATIONS_STARTING_A_LINE) == []
     page.close()
+
+
+@pytest.mark.parametrize(("width", "hint"), [(400, '"Scroll sideways for the whole chart →"'), (1000, "none")])
+def test_a_chart_wider_than_a_phone_says_it_scrolls(browser, report_file, width, hint):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.goto(report_file.as_uri(), wait_until="load")
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('figure.chart')].map(f => getComputedStyle(f, '::before').content)"
+    )
+    assert len(shown) == 4 and set(shown) == {hint}
+    page.close()
