@@ -393,7 +393,7 @@ def _plot_cost_rows(cost: pd.DataFrame, note: str) -> Chart:
             (wrap(MEASURES[figure.measure].rstrip("."), label_w, BODY_PT, 1, "bold"), BODY_PT, "bold", INK),
             (wrap(f"“{one_line(figure.qualifier)}”", label_w, BODY_PT, 1), BODY_PT, "normal", INK),
             (wrap(_describe_bounds(figure), label_w, SMALL_PT, 1), SMALL_PT, "normal", MUTED),
-            (wrap(f"In the time of “{figure.event_title}”", label_w, SMALL_PT, 2), SMALL_PT, "normal", MUTED),
+            (wrap(f"In the time of: {figure.event_title}", label_w, SMALL_PT, 2), SMALL_PT, "normal", MUTED),
         ]
         depth_of_line = top + 0.06
         for lines, size, weight, colour in blocks:

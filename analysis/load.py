@@ -692,18 +692,33 @@ def _check_verbatim(raw: RawTable, texts: dict[str, SourceText], collector: Coll
 
 
 def _check_quotation_marks(raw: RawTable, texts: dict[str, SourceText], collector: Collector, codes: _Codes) -> None:
-    """Our words written from a quote mark what they take of it (quotes.quotation_marks_problem), each distinct
-    (source, quote, words) once."""
-    for spec in (spec for spec in raw.table.fields if spec.from_quote):
-        combinations, row_combination = _distinct_rows(raw, ("source_id", "quote", spec.name), codes)
-        failures = {}
-        for position, (source_id, quote, words) in enumerate(combinations):
-            source = texts.get(source_id)
-            if source is not None and words and quote and source.find_divergence(quote) is None:
-                problem = quotation_marks_problem(words, quote, source)
-                if problem:
-                    failures[position] = f"{spec.name} {excerpt(words)!r}: {problem}"
-        _report_combinations(raw, collector, spec.name, row_combination, failures)
+    """Our words mark what they take of the source (quotes.quotation_marks_problem).
+
+    Arrow first finds, with each source's ``quoted_runs_pattern``, the rows that hold a quotation mark or
+    a run of someone's words; only those are checked exactly, each distinct (source, quote, text) once.
+    """
+    for spec in (spec for spec in raw.table.fields if spec.quotes_from):
+        column = _arrow(raw.frame[spec.name])
+        source_codes, source_ids = codes(raw.table.name, "source_id")
+        candidates = np.zeros(len(raw.frame), dtype=bool)
+        for code, source_id in enumerate(source_ids.to_pylist()):
+            if source_id in texts:
+                found = pc.match_substring_regex(column, texts[source_id].quoted_runs_pattern()).to_numpy(zero_copy_only=False)
+                candidates |= found & (source_codes == code)
+        rows = np.flatnonzero(candidates)
+        frame = raw.frame.iloc[rows]
+        keys = dict(zip(rows.tolist(), zip(frame["source_id"], frame["quote"], frame[spec.name], strict=True), strict=True))
+        failures: dict[tuple[str, str, str], str] = {}
+        for source_id, quote, words in set(keys.values()):
+            row_quote = quote if spec.quotes_from == "quote" else None
+            if row_quote is not None and (not quote or texts[source_id].find_divergence(quote) is not None):
+                continue  # the quote's own problem is reported already
+            problem = quotation_marks_problem(words, texts[source_id], row_quote)
+            if problem:
+                failures[(source_id, quote, words)] = f"{spec.name} {excerpt(words)!r}: {problem}"
+        failed = np.zeros(len(raw.frame), dtype=bool)
+        failed[rows] = [key in failures for key in keys.values()]
+        collector.rows(raw, failed, spec.name, lambda row, keys=keys, failures=failures: failures[keys[row]])
 
 
 def _distinct_rows(raw: RawTable, names: tuple[str, ...], codes: _Codes) -> tuple[list[tuple[str, ...]], np.ndarray]:

@@ -254,12 +254,17 @@ def tracker_claims(timeline: Timeline) -> pd.DataFrame:
     return timeline.claims[timeline.claims["kind"].isin(["effect", "assessment"])]
 
 
-def speaker(actor_id, actor_names, starts_a_sentence: bool = False) -> str:
-    """Who makes a claim: the actor's name (its id if unknown), or "the article" for a claim with no actor.
+def speaker(actor_id, actor_names, starts_a_sentence: bool = False, statement: str = "") -> str:
+    """Who makes a claim: the actor's name (its id if unknown), or, for a claim with no actor, "the article", or
+    "the article, quoting an unnamed speaker" where the claim's ``statement`` quotes words the article does not
+    attribute ("important changes").
 
     ``actor_names`` maps ids to names (a Series or a dict); ``starts_a_sentence`` capitalises the first letter.
     """
-    who = "the article" if pd.isna(actor_id) or actor_id == "" else actor_names.get(actor_id, actor_id)
+    if pd.isna(actor_id) or actor_id == "":
+        who = "the article, quoting an unnamed speaker" if "“" in statement else "the article"
+    else:
+        who = actor_names.get(actor_id, actor_id)
     return who[:1].upper() + who[1:] if starts_a_sentence else who
 
 
@@ -277,7 +282,7 @@ def reform_tracker(timeline: Timeline) -> pd.DataFrame:
     reported = tracker_claims(timeline)
     names_of = names.to_dict()
     said = [
-        f"{speaker(actor_id, names_of, starts_a_sentence=True)}: {statement}"
+        f"{speaker(actor_id, names_of, starts_a_sentence=True, statement=statement)}: {statement}"
         for actor_id, statement in zip(reported["actor_id"].tolist(), reported["statement"].tolist(), strict=True)
     ]
     effects = _joined_by(reported["event_id"], said, " ")

@@ -203,7 +203,7 @@ def _fact(sentence_html: str, citation: str) -> str:
 
 def figures_sentence(rows: list) -> str:
     """The figures the article gives in the time of one event, in one sentence: 'In the time of the event
-    “Fighting …”, the article reports “Hundreds” killed (recorded as at least 200, no upper bound given) and …'.
+    <em>Fighting …</em>, the article reports “Hundreds” killed (recorded as at least 200, no upper bound given) and …'.
 
     In the time of the event, not by it: each figure's rule says what the article ties the number to.
     """
@@ -213,7 +213,8 @@ def figures_sentence(rows: list) -> str:
         for row in rows
     ]
     listed = reported[0] if len(reported) == 1 else f"{', '.join(reported[:-1])} and {reported[-1]}"
-    return f"In the time of the event “{text(rows[0]['event_title'])}”, the article reports {listed}."
+    title = text(rows[0]["event_title"])  # our title, not the article's words: set in italics, not quoted
+    return f"In the time of the event <em>{title}</em>, the article reports {listed}."
 
 
 def _figures_fact(rows: list, citations: Citations) -> str:
@@ -240,7 +241,7 @@ def claim_sentence(claim: pd.Series, actor_names: pd.Series) -> str:
     quote and which mark every run of someone's own words it takes; its citation gives the whole sentence.
     """
     heading = CLAIM_HEADINGS.get(str(claim["kind"]), label(str(claim["kind"])))
-    who = metrics.speaker(claim["actor_id"], actor_names)
+    who = metrics.speaker(claim["actor_id"], actor_names, statement=claim["statement"])
     return f"{text(heading)} ({text(who)}): {text(claim['statement'])}"
 
 

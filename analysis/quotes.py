@@ -122,18 +122,16 @@ class SourceText:
         self._starts = sorted(start for start in starts if start < len(self.text))
         return self._starts
 
-    def quoted_in(self, quote: str) -> list[str]:
-        """The parts of ``quote`` that the source has inside quotation marks (“…”): someone's own words."""
-        wanted = normalize_quote(quote)
-        start = self.text.find(wanted)
-        if start < 0:
-            return []
-        end = start + len(wanted)
-        return [
-            self.text[max(match.start(1), start) : min(match.end(1), end)]
-            for match in _QUOTATION.finditer(self.text)
-            if match.start(1) < end and match.end(1) > start
-        ]
+    def quotations(self) -> list[str]:
+        """What the source has inside quotation marks (“…”): someone's own words."""
+        return _QUOTATION.findall(self.text)
+
+    def quoted_runs_pattern(self) -> str:
+        """An RE2 pattern that finds a quotation mark, or, case aside, any ``QUOTED_RUN`` words in a row of the
+        source's quotations: a fast first pass over many rows, finding every row the exact check could refuse."""
+        runs = {run for quotation in self.quotations() for run in _runs(quotation)}
+        between = r"[^\pL\pN\pM_]+"  # what separates two of _WORD's words: anything but a letter, digit, mark or _
+        return "(?i)[“”]" + "".join(sorted("|" + between.join(re.escape(word) for word in run) for run in runs))
 
     def line_column(self, normalized_index: int) -> tuple[int, int]:
         offset = self._offsets[min(normalized_index, len(self._offsets) - 1)] if self._offsets else 0
@@ -170,26 +168,26 @@ class SourceText:
         )
 
 
-def quotation_marks_problem(sentence: str, quote: str, source: SourceText) -> str | None:
-    """What is wrong with the quotation marks of ``sentence``, ours, written from ``quote``; None if nothing.
+def quotation_marks_problem(sentence: str, source: SourceText, quote: str | None = None) -> str | None:
+    """What is wrong with the quotation marks of ``sentence``, ours; None if nothing.
 
-    Words in “quotation marks” must be the quote's, piece by piece around our edits in square brackets
-    ("revise[d]", "[s]ignificant", "[…]"); and no run of ``QUOTED_RUN`` words that the source has inside
-    quotation marks, someone's own words, may stand outside them.
+    Words in “quotation marks” must be the ``quote``'s (the row's), or the source's where no quote is given,
+    piece by piece around our edits in square brackets ("revise[d]", "[s]ignificant", "[…]"); and no run of
+    ``QUOTED_RUN`` words that the source has inside quotation marks, someone's own words, may stand outside
+    them.
     """
     if sentence.count("“") != sentence.count("”") or _QUOTATION.sub("", sentence).count("”"):
         return "its quotation marks do not pair: every “ needs its ”"
-    words = normalize_quote(quote)
+    words, whose = (source.text, "the source's") if quote is None else (normalize_quote(quote), "the quote's")
     for quotation in _QUOTATION.findall(sentence):
         position = 0
         for piece in (normalize_quote(piece) for piece in _EDIT.split(quotation)):
             found = words.find(piece, position)
             if found < 0:
-                shown = excerpt(quotation)
-                return f"the words it puts in quotation marks, “{shown}”, are not the quote's: {piece!r} is not there"
+                return f"the words it puts in quotation marks, “{excerpt(quotation)}”, are not {whose}: {piece!r} is not there"
             position = found + len(piece)
     ours = {run for part in _QUOTATION.split(sentence)[::2] for run in _runs(part)}
-    for quoted in source.quoted_in(quote):
+    for quoted in source.quotations():
         for run in _runs(quoted):
             if run in ours:
                 return f"“{' '.join(run)}” are words the source quotes: put them in quotation marks"

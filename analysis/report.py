@@ -286,7 +286,10 @@ class Report:
     def _remaining_table(self) -> tuple[str, pd.DataFrame, Callable]:
         remaining = metrics.remaining_work(self.timeline)
         names = self.full.actor_names()
-        who = [metrics.speaker(actor, names, starts_a_sentence=True) for actor in remaining["actor_id"]]
+        who = [
+            metrics.speaker(actor, names, starts_a_sentence=True, statement=statement)
+            for actor, statement in zip(remaining["actor_id"], remaining["statement"], strict=True)
+        ]
         frame = pd.DataFrame({"Who": who, "What remains to be done": remaining["statement"]})
         return "What remains to be done", frame, lambda count: [[pair] for pair in _pairs(remaining, count)]
 

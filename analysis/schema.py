@@ -27,7 +27,9 @@ class Field:
     pattern: str | None = None
     minimum: int | None = None
     verbatim: bool = False  # the value must be found word for word in the row's source
-    from_quote: bool = False  # our words, written from the row's quote: what they take of it is in quotation marks
+    # Our words, which mark in quotation marks what they take of the source's, found in the row's quote ("quote")
+    # or anywhere in the source ("source"); and never take someone's own words without them (quotes.py).
+    quotes_from: str | None = None
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -158,7 +160,7 @@ def _ref(name: str, description: str, *, required: bool = True) -> Field:
 
 
 _QUOTATION_RULE = (
-    "{field}'s words in “quotation marks” are its quote's, piece by piece around our edits in [square brackets];"
+    "{field}'s words in “quotation marks” are {where}, piece by piece around our edits in [square brackets];"
     " four words in a row that the source has in quotation marks, someone's own words, are in quotation marks in {field} too"
 )
 
@@ -197,13 +199,19 @@ EVENTS = Table(
     description="Everything that happened, one row per event, with the sentence that reports it.",
     fields=(
         _id("event_id", "Stable slug naming the event."),
-        Field("title", "string", "Short title, in our words.", required=True),
+        Field(
+            "title",
+            "string",
+            "Short title, in our words; words of the source in “quotation marks”.",
+            required=True,
+            quotes_from="source",
+        ),
         Field(
             "summary",
             "string",
             "What happened, in our words, staying within the quote; words taken from it in “quotation marks”.",
             required=True,
-            from_quote=True,
+            quotes_from="quote",
         ),
         Field("category", "string", "What kind of event it is.", required=True, enum=CATEGORIES),
         Field(
@@ -224,7 +232,13 @@ EVENTS = Table(
             required=True,
             enum=DATE_BASES,
         ),
-        Field("date_note", "string", "How the date was inferred or why it was assumed, from which words; required then."),
+        Field(
+            "date_note",
+            "string",
+            "How the date was inferred or why it was assumed, from which words; required then. Words of the source in "
+            "“quotation marks”.",
+            quotes_from="source",
+        ),
         Field("date_text", "string", "The article's own words for the time, verbatim, where it has any.", verbatim=True),
         Field("location", "string", "Where it happened, in the article's words; empty where not stated."),
         Field(
@@ -250,7 +264,9 @@ EVENTS = Table(
         "date_precision day means start equals end; month means the first to the last day of one month",
         "location is found as whole words in quote or, only where the quote does not name the place, in location_quote",
         "quote, date_text and location_quote are found verbatim in the source",
-        _QUOTATION_RULE.format(field="summary"),
+        _QUOTATION_RULE.format(field="summary", where="its quote's"),
+        _QUOTATION_RULE.format(field="title", where="the source's"),
+        _QUOTATION_RULE.format(field="date_note", where="the source's"),
     ),
 )
 
@@ -345,7 +361,7 @@ CLAIMS = Table(
             "string",
             "The claim in our words, staying within the quote; words taken from it in “quotation marks”.",
             required=True,
-            from_quote=True,
+            quotes_from="quote",
         ),
         _ref("source_id", "The source that reports the claim."),
         _quote("The words of the claim in the source, verbatim."),
@@ -356,7 +372,7 @@ CLAIMS = Table(
         ForeignKey(("actor_id",), "actors", ("actor_id",)),
         ForeignKey(("source_id",), "sources", ("source_id",)),
     ),
-    rules=("quote is found verbatim in the source", _QUOTATION_RULE.format(field="statement")),
+    rules=("quote is found verbatim in the source", _QUOTATION_RULE.format(field="statement", where="its quote's")),
 )
 
 TABLES: tuple[Table, ...] = (SOURCES, EVENTS, ACTORS, EVENT_ACTORS, FIGURES, CLAIMS)

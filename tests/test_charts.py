@@ -351,7 +351,7 @@ def test_human_cost_writes_the_articles_words_and_bounds(real):
     assert "at least 200, no upper bound given" in drawn and "at least 201, no upper bound given" in drawn
     assert "“Hundreds” (at least 200, no upper bound given)" in chart.alt_text
     # In the time of the fighting: the article does not say the fighting killed them.
-    assert "In the time of “Fighting between the SPLA and the SPLM/A-IO”" in drawn
+    assert "In the time of: Fighting between the SPLA and the SPLM/A-IO" in drawn
     assert "“more than 200” (at least 201, no upper bound given)" in chart.alt_text
     # A lower bound is never a bare number on the bar: "201" would read as a count.
     labels = [t.get_text() for t in chart.figure.axes[0].texts if t.get_text()]  # the arrows are empty annotations

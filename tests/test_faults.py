@@ -1541,7 +1541,7 @@ def start_jobs_running_notebooks(
 
 # A notebook that fails at once for the crisis variant (by its title in reports.toml) and sleeps for the others.
 CRISIS_FAILS_THE_OTHERS_SLEEP = (
-    "import time\nif title == 'The violence in Juba in July 2016':\n    raise ValueError('bad data')\ntime.sleep(60)"
+    "import time\nif title == 'The fighting of 8 to 12 July 2016':\n    raise ValueError('bad data')\ntime.sleep(60)"
 )
 
 

@@ -530,7 +530,7 @@ ZONE_QUOTE = (  # a clause of the article, with the words of the Secretary-Gener
     ],
 )
 def test_quotation_marks_take_the_quote_s_words_and_mark_someone_s_own(sentence, problem):
-    found = quotation_marks_problem(sentence, ZONE_QUOTE, ARTICLE_TEXT)
+    found = quotation_marks_problem(sentence, ARTICLE_TEXT, ZONE_QUOTE)
     assert found is None if problem is None else problem in found, found
 
 
@@ -554,6 +554,22 @@ def test_quotation_marks_take_the_quote_s_words_and_mark_someone_s_own(sentence,
             "a “positive change” in the operations",
             "a “positive turn” in the operations",
             "are not the quote's: 'positive turn' is not there (field summary)",
+        ),
+        (
+            "events",
+            "reform-staff-safety",
+            "title",
+            "Work on the safety and security of staff",
+            "Work to increase staff safety and security",
+            "“increase staff safety and” are words the source quotes: put them in quotation marks (field title)",
+        ),
+        (
+            "events",
+            "weapons-free-zone",
+            "date_note",
+            "It names it “[i]n particular”",
+            "It names it “in particular”",  # the article's "In": a title or note quotes the source anywhere, exactly
+            "are not the source's: 'in particular' is not there (field date_note)",
         ),
     ],
 )

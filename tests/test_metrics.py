@@ -573,6 +573,14 @@ def test_remaining_work_is_the_remaining_claims_in_file_order(timeline):
     assert metrics.remaining_work(metrics.filter_timeline(timeline, categories=["reform"])).empty
 
 
+def test_a_claim_s_speaker_says_when_the_article_quotes_words_it_does_not_attribute():
+    names = {"sg": "The Secretary-General"}
+    assert metrics.speaker("sg", names, statement="He made “important changes”.") == "The Secretary-General"
+    assert metrics.speaker("", names, statement="The letter is based on a visit.") == "the article"
+    quoted = metrics.speaker(pd.NA, names, starts_a_sentence=True, statement="They made “important changes”.")
+    assert quoted == "The article, quoting an unnamed speaker"
+
+
 def test_reported_effects_are_the_effect_claims(timeline):
     columns = ["claim_id", "event_id", "actor_id", "kind", "statement", "source_id", "quote"]
     assert_frame_equal(metrics.reported_effects(timeline), frame("claims", [CLAIMS[0]])[columns])

@@ -181,7 +181,7 @@ def test_figures_sentence_of_one_figure():
         "is_open_ended": True,
     }
     assert figures_sentence([row]) == (
-        "In the time of the event “Fighting in Juba”, the article reports “Hundreds” killed "
+        "In the time of the event <em>Fighting in Juba</em>, the article reports “Hundreds” killed "
         "(recorded as at least 200, no upper bound given)."
     )
 
@@ -199,7 +199,7 @@ def test_figures_sentence_of_three_figures_with_and_without_an_upper_bound():
         {"qualifier": "<b>x</b>", "measure": "displaced", "event_title": "Clash", "bounds": "at least 5", "is_open_ended": True},
     ]
     assert figures_sentence(rows) == (
-        "In the time of the event “Clash”, the article reports “between 100 and 300” raped (recorded as 100 to 300), "
+        "In the time of the event <em>Clash</em>, the article reports “between 100 and 300” raped (recorded as 100 to 300), "
         "“250” killed (recorded as exactly 250) and “&lt;b&gt;x&lt;/b&gt;” displaced (recorded as at least 5, no upper "
         "bound given)."
     )
@@ -208,7 +208,7 @@ def test_figures_sentence_of_three_figures_with_and_without_an_upper_bound():
 def test_figures_sentence_of_the_real_figures():
     cost = metrics.human_cost(load_timeline())
     assert figures_sentence(cost.to_dict("records")) == (
-        "In the time of the event “Fighting between the SPLA and the SPLM/A-IO”, the article reports “Hundreds” killed "
+        "In the time of the event <em>Fighting between the SPLA and the SPLM/A-IO</em>, the article reports “Hundreds” killed "
         "(recorded as at least 200, no upper bound given) and “more than 200” raped (recorded as at least 201, no upper "
         "bound given)."
     )
@@ -397,8 +397,8 @@ def test_executive_summary_and_phase_sections_exact():
         "saying how it was inferred.</p>",
         f'<p class="fact"><em>Crisis: the July 2016 fighting.</em> Fighting in the city.{cite(1, 1)}</p>',
         f'<p class="fact"><em>Follow-up and assessment.</em> A letter was written.{cite(2, 1)}</p>',
-        '<p class="fact">In the time of the event “Fighting”, the article reports “Hundreds” killed (recorded as at least 100, '
-        f"no upper bound given).{cite(3, 1)}</p>",
+        '<p class="fact">In the time of the event <em>Fighting</em>, the article reports “Hundreds” killed '
+        f"(recorded as at least 100, no upper bound given).{cite(3, 1)}</p>",
         f'<p class="fact">Still to be done (The Secretary-General): More is needed.{cite(4, 1)}</p>',
     ]
     sections = phase_sections(timeline, citations)
@@ -407,8 +407,8 @@ def test_executive_summary_and_phase_sections_exact():
         '<p class="span">8 July 2016 – 12 July 2016; 1 event.</p>',
         f'<p class="fact"><strong>From 8 to 12 July 2016.</strong> Fighting in the city.{cite(1, 2)}</p>',
         f'<p class="fact">Place, inferred from another passage of the article: the city.{cite(5, 1)}</p>',
-        '<p class="fact">In the time of the event “Fighting”, the article reports “Hundreds” killed (recorded as at least 100, '
-        f"no upper bound given).{cite(3, 2)}</p>",
+        '<p class="fact">In the time of the event <em>Fighting</em>, the article reports “Hundreds” killed '
+        f"(recorded as at least 100, no upper bound given).{cite(3, 2)}</p>",
     ]
     assert sections["assessment"].split("\n") == [
         '<p class="span">1 April 2017 – 19 April 2017; 1 event.</p>',
@@ -586,7 +586,7 @@ def test_report_of_the_whole_article():
     summary = [fact.get_text() for fact in page.select("#summary p.fact")]
     assert len(summary) == 8
     assert summary[4].startswith("Reported effect (António Guterres): The weapons-free zone “has contributed to a significant")
-    assert summary[5].startswith("Reported effect (António Guterres): There has been a “positive change”")
+    assert summary[5].startswith("Reported effect (António Guterres): The Secretary-General's letter noted a “positive change”")
     assert [section["id"] for section in page.select("section[id^=phase-]")] == [
         "phase-crisis",
         "phase-investigation",

@@ -134,13 +134,13 @@ def test_index_links_every_variant(rendered):
     index = (out / "index.html").read_text(encoding="utf-8")
     for name in ("full", "crisis", "reforms"):
         assert f'href="{name}.html"' in index and f'href="{name}.pdf"' in index
-    assert "The violence in Juba in July 2016" in index and "2016-07-08" in index  # the crisis' first day shown
+    assert "The fighting of 8 to 12 July 2016" in index and "2016-07-08" in index  # the crisis' first day shown
     rows = {row.find("a").get_text(): row.find_all("td")[1].get_text() for row in BeautifulSoup(index, "html.parser").tbody("tr")}
     for name in ("full", "crisis", "reforms"):
         page = BeautifulSoup((out / f"{name}.html").read_text(encoding="utf-8"), "html.parser")
         title = page.find("h1").get_text()
         assert rows[title] == page.find("p", class_="selection").get_text(), name  # the report's own words
-    crisis = rows["The violence in Juba in July 2016"]
+    crisis = rows["The fighting of 8 to 12 July 2016"]
     assert crisis.startswith("Selection: events whose recorded dates lie wholly within 1 July 2016 to 31")
     parsed = BeautifulSoup(index, "html.parser")
     assert parsed.find("meta", attrs={"name": "viewport"}) is not None  # a phone shows it at its own width
@@ -154,7 +154,7 @@ def test_a_report_ends_with_the_command_that_renders_it_again(rendered):
     assert footer is not None and footer.find_parent("main") is None
     assert footer.get_text(" ", strip=True).startswith("Rendered by analysis from notebooks/report.ipynb. To render it again:")
     command = footer.find("code").get_text()
-    title = "-p 'title=The violence in Juba in July 2016'"
+    title = "-p 'title=The fighting of 8 to 12 July 2016'"
     chosen = "-p start=2016-07-01 -p end=2016-07-31 -p dates=within -p actors= -p categories= -p data_dir="
     assert command == f"python -m analysis render --report crisis {title} {chosen}"
 
@@ -381,7 +381,7 @@ def test_the_index_lists_every_report_in_the_folder_with_only_the_files_still_th
     render(variants_file=mine, out_dir=out, formats=("html",))
     index = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser")
     crisis = index.tbody("tr")[1]
-    assert "The violence in Juba in July 2016" in crisis.get_text() and crisis.find("a", href="crisis.html") is None
+    assert "The fighting of 8 to 12 July 2016" in crisis.get_text() and crisis.find("a", href="crisis.html") is None
     assert [link["href"] for link in crisis("a")] == ["crisis.ipynb", "crisis.timeline.json"]
     for output in ("crisis.ipynb", "crisis.timeline.json", "crisis.manifest.json"):
         (out / output).unlink(missing_ok=True)
