@@ -128,10 +128,14 @@ class SourceText:
 
     def quoted_runs_pattern(self) -> str:
         """An RE2 pattern that finds a quotation mark, or, case aside, any ``QUOTED_RUN`` words in a row of the
-        source's quotations: a fast first pass over many rows, finding every row the exact check could refuse."""
+        source's quotations: a fast first pass over many rows, finding every row the exact check could refuse.
+
+        Each letter is a class of its two cases and words are parted by ASCII ``\\W+`` (which takes in any
+        character outside [A-Za-z0-9_], so every separator of _WORD's words): RE2 compiles that in a
+        millisecond, where ``(?i)`` and Unicode classes took a tenth of a second a field.
+        """
         runs = {run for quotation in self.quotations() for run in _runs(quotation)}
-        between = r"[^\pL\pN\pM_]+"  # what separates two of _WORD's words: anything but a letter, digit, mark or _
-        return "(?i)[“”]" + "".join(sorted("|" + between.join(re.escape(word) for word in run) for run in runs))
+        return "[“”]" + "".join(sorted("|" + r"\W+".join(map(_either_case, run)) for run in runs))
 
     def line_column(self, normalized_index: int) -> tuple[int, int]:
         offset = self._offsets[min(normalized_index, len(self._offsets) - 1)] if self._offsets else 0
@@ -192,6 +196,14 @@ def quotation_marks_problem(sentence: str, source: SourceText, quote: str | None
             if run in ours:
                 return f"“{' '.join(run)}” are words the source quotes: put them in quotation marks"
     return None
+
+
+def _either_case(word: str) -> str:
+    """``word`` as a regular expression that matches it in either case, letter by letter."""
+    return "".join(
+        f"[{re.escape(char.lower())}{re.escape(char.upper())}]" if char.lower() != char.upper() else re.escape(char)
+        for char in word
+    )
 
 
 def _runs(text: str) -> list[tuple[str, ...]]:
