@@ -278,7 +278,8 @@ def _structure_problems(data: bytes, header: list[str], label: str) -> list[Prob
             where = f"quoted field opened here runs on to line {reader.line_num}, where the CSV breaks"
             problems.append(Problem(label, f"{where}: {error}", line=record_start))
         else:
-            problems.append(_malformed_line(text.splitlines()[reader.line_num - 1], reader.line_num, header, label, error))
+            line = text.split("\n")[reader.line_num - 1].rstrip("\r")  # as csv counts lines: \n, not U+2028
+            problems.append(_malformed_line(line, reader.line_num, header, label, error))
     return problems
 
 
